@@ -1,0 +1,566 @@
+//! The host side of the ABI: load a connector library, check it, open instances and call them.
+//!
+//! Order of checks on load: the file exists and opens; `conn_abi_version` is present and called first,
+//! before any other connector code; its major must equal ours and its minor must reach the host's
+//! minimum; `conn_plugin_entry` returns a table whose `struct_size` covers every v1.0 field and whose
+//! required entries are set; the abi_stable layout of the table matches ours (when the connector exports
+//! `conn_abi_layout_v1`); the descriptor parses. Libraries are never unloaded.
+
+use crate::payload::{
+    Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse, SearchPage, SearchRequest,
+    TargetSettings, TestRequest, TestResponse,
+};
+use crate::raw::*;
+use abi_stable::type_layout::TypeLayout;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Why a connector library could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// No file at the path.
+    #[error("connector library not found: {path}")]
+    FileMissing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The dynamic loader refused the file.
+    #[error("cannot load connector library {path}: {message}")]
+    Open {
+        /// The path.
+        path: PathBuf,
+        /// The loader's message.
+        message: String,
+    },
+    /// A required symbol is absent: not a connector.
+    #[error("{path} is not a connector: symbol `{symbol}` not found")]
+    NotAConnector {
+        /// The path.
+        path: PathBuf,
+        /// The missing symbol.
+        symbol: &'static str,
+    },
+    /// ABI majors differ.
+    #[error("{path}: connector ABI {found_major}.{found_minor} is incompatible with host ABI {host_major}.{host_minor} (majors differ)")]
+    MajorMismatch {
+        /// The path.
+        path: PathBuf,
+        /// The connector's major.
+        found_major: u16,
+        /// The connector's minor.
+        found_minor: u16,
+        /// Our major.
+        host_major: u16,
+        /// Our minor.
+        host_minor: u16,
+    },
+    /// The connector's minor is older than the host requires.
+    #[error("{path}: connector ABI minor {found_minor} is older than the {required_minor} this host requires")]
+    MinorTooOld {
+        /// The path.
+        path: PathBuf,
+        /// The connector's minor.
+        found_minor: u16,
+        /// The host's minimum.
+        required_minor: u16,
+    },
+    /// `conn_plugin_entry` refused.
+    #[error("{path}: conn_plugin_entry refused the host (status {status})")]
+    EntryRefused {
+        /// The path.
+        path: PathBuf,
+        /// The status it returned.
+        status: i32,
+    },
+    /// The table reports a smaller size than v1.0 needs.
+    #[error("{path}: connector table is {found} bytes; ABI v1.0 needs at least {required}")]
+    TableTooSmall {
+        /// The path.
+        path: PathBuf,
+        /// `struct_size` as reported.
+        found: u32,
+        /// What v1.0 needs.
+        required: u32,
+    },
+    /// The table disagrees with `conn_abi_version`, or a required entry is NULL.
+    #[error("{path}: connector table is invalid: {message}")]
+    TableInvalid {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The abi_stable layout check failed.
+    #[error("{path}: connector table layout differs from this host's ABI v{CONN_ABI_MAJOR} layout: {details}")]
+    LayoutMismatch {
+        /// The path.
+        path: PathBuf,
+        /// abi_stable's report.
+        details: String,
+    },
+    /// The descriptor could not be read or is invalid.
+    #[error("{path}: connector descriptor is invalid: {message}")]
+    DescriptorInvalid {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Why a call into a connector failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The connector rejected the arguments (`CONN_ERR_INVALID_ARG`).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(ErrorInfo),
+    /// The operation is not supported (`CONN_ERR_UNSUPPORTED` or a NULL entry).
+    #[error("operation not supported by the connector: {0}")]
+    Unsupported(String),
+    /// The connector failed (`CONN_ERR_CONNECTOR`).
+    #[error("{0}")]
+    Connector(ErrorInfo),
+    /// The connector panicked (`CONN_ERR_PANIC`); discard the instance.
+    #[error("connector panicked: {0}")]
+    Panic(String),
+    /// The connector answered `CONN_ERR_ABI_MISMATCH`.
+    #[error("ABI mismatch: {0}")]
+    AbiMismatch(String),
+    /// The connector returned a status this host does not know.
+    #[error("unknown status {status}: {message}")]
+    UnknownStatus {
+        /// The status.
+        status: i32,
+        /// The error payload's message, if any.
+        message: String,
+    },
+    /// The connector's response was not valid for the operation.
+    #[error("malformed response from connector: {0}")]
+    BadResponse(String),
+}
+
+impl CallError {
+    /// An [`ErrorInfo`] for this error, to record against every record of a failed batch.
+    pub fn to_error_info(&self) -> ErrorInfo {
+        match self {
+            CallError::InvalidArgument(e) | CallError::Connector(e) => e.clone(),
+            CallError::Panic(m) => ErrorInfo::new(ErrorKind::Other, format!("connector panicked: {m}")).retryable(),
+            other => ErrorInfo::new(ErrorKind::Other, other.to_string()).retryable(),
+        }
+    }
+}
+
+/// Options for [`ConnectorLibrary::load_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// The oldest connector minor this host accepts (features it needs).
+    pub min_minor: u16,
+}
+
+/// The three entry points of a connector, as found in a library (or supplied by a test).
+#[derive(Clone, Copy)]
+pub struct EntryPoints {
+    /// `conn_abi_version`.
+    pub abi_version: ConnAbiVersionFn,
+    /// `conn_plugin_entry`.
+    pub plugin_entry: ConnPluginEntryFn,
+    /// `conn_abi_layout_v1`, exported by Rust (SDK) connectors only.
+    pub layout: Option<extern "C" fn() -> *const c_void>,
+}
+
+/// A loaded, checked connector. Cheap to share (`Arc`); the library stays loaded for the process.
+pub struct ConnectorLibrary {
+    path: PathBuf,
+    table: &'static ConnPluginV1,
+    connector_abi: (u16, u16),
+    negotiated_minor: u16,
+    descriptor: Descriptor,
+    descriptor_json: Vec<u8>,
+}
+
+impl std::fmt::Debug for ConnectorLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorLibrary")
+            .field("path", &self.path)
+            .field("connector_abi", &self.connector_abi)
+            .field("name", &self.descriptor.name)
+            .finish()
+    }
+}
+
+/// Minimum table size for ABI v1.0: every field up to and including `search`.
+pub const TABLE_V1_0_SIZE: u32 = std::mem::size_of::<ConnPluginV1>() as u32;
+
+extern "C" fn host_log(_user_data: *mut c_void, level: i32, msg: *const u8, len: usize) {
+    if msg.is_null() || len > CONN_MAX_INPUT_LEN {
+        return;
+    }
+    // SAFETY: the ABI says `msg` points to `len` readable bytes for the duration of the call.
+    let bytes = unsafe { std::slice::from_raw_parts(msg, len) };
+    let text = String::from_utf8_lossy(bytes);
+    match level {
+        CONN_LOG_ERROR => tracing::error!(target: "connector", "{text}"),
+        CONN_LOG_WARN => tracing::warn!(target: "connector", "{text}"),
+        CONN_LOG_INFO => tracing::info!(target: "connector", "{text}"),
+        CONN_LOG_DEBUG => tracing::debug!(target: "connector", "{text}"),
+        _ => tracing::trace!(target: "connector", "{text}"),
+    }
+}
+
+/// Splits `(major << 16) | minor`.
+pub fn split_version(v: u32) -> (u16, u16) {
+    ((v >> 16) as u16, (v & 0xffff) as u16)
+}
+
+/// The version rule: majors equal, the connector's minor at least `min_minor`; the negotiated minor is
+/// the lesser of the two sides'.
+pub fn negotiate(path: &Path, connector: (u16, u16), host: (u16, u16), min_minor: u16) -> Result<u16, LoadError> {
+    if connector.0 != host.0 {
+        return Err(LoadError::MajorMismatch {
+            path: path.to_owned(),
+            found_major: connector.0,
+            found_minor: connector.1,
+            host_major: host.0,
+            host_minor: host.1,
+        });
+    }
+    if connector.1 < min_minor {
+        return Err(LoadError::MinorTooOld { path: path.to_owned(), found_minor: connector.1, required_minor: min_minor });
+    }
+    Ok(connector.1.min(host.1))
+}
+
+impl ConnectorLibrary {
+    /// Loads the connector at `path` with default options.
+    pub fn load(path: impl AsRef<Path>) -> Result<Arc<Self>, LoadError> {
+        Self::load_with(path, LoadOptions::default())
+    }
+
+    /// Loads the connector at `path`.
+    pub fn load_with(path: impl AsRef<Path>, options: LoadOptions) -> Result<Arc<Self>, LoadError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(LoadError::FileMissing { path: path.to_owned() });
+        }
+        // SAFETY: loading a library runs its initialisers. Connector libraries are trusted code chosen by
+        // the administrator; this is the one place the host accepts that. The library is leaked below and
+        // never unloaded, so symbols taken from it stay valid for the process.
+        let lib = unsafe { libloading::Library::new(path) }
+            .map_err(|e| LoadError::Open { path: path.to_owned(), message: e.to_string() })?;
+        let lib: &'static libloading::Library = Box::leak(Box::new(lib));
+        // SAFETY: the symbol types are those the ABI defines for these names (include/connector_abi.h).
+        let entry = unsafe {
+            let abi_version = *lib
+                .get::<ConnAbiVersionFn>(b"conn_abi_version\0")
+                .map_err(|_| LoadError::NotAConnector { path: path.to_owned(), symbol: "conn_abi_version" })?;
+            let plugin_entry = *lib
+                .get::<ConnPluginEntryFn>(b"conn_plugin_entry\0")
+                .map_err(|_| LoadError::NotAConnector { path: path.to_owned(), symbol: "conn_plugin_entry" })?;
+            let layout = lib.get::<extern "C" fn() -> *const c_void>(b"conn_abi_layout_v1\0").ok().map(|s| *s);
+            EntryPoints { abi_version, plugin_entry, layout }
+        };
+        // SAFETY: the entry points come from the connector library, which implements the ABI.
+        unsafe { Self::from_entry_points(path, entry, options) }
+    }
+
+    /// Checks and wraps a connector given by its entry points (used by `load`, and by tests that build
+    /// connectors in-process).
+    ///
+    /// # Safety
+    /// The entry points must implement the ABI's contracts: `plugin_entry` returns a table that lives for
+    /// the process, `layout` returns a `&'static TypeLayout`, and so on.
+    pub unsafe fn from_entry_points(path: &Path, entry: EntryPoints, options: LoadOptions) -> Result<Arc<Self>, LoadError> {
+        let connector_abi = split_version((entry.abi_version)());
+        let negotiated_minor = negotiate(path, connector_abi, (CONN_ABI_MAJOR, CONN_ABI_MINOR), options.min_minor)?;
+
+        let host = ConnHostV1 {
+            struct_size: std::mem::size_of::<ConnHostV1>() as u32,
+            abi_major: CONN_ABI_MAJOR,
+            abi_minor: CONN_ABI_MINOR,
+            user_data: std::ptr::null_mut(),
+            log: Some(host_log),
+        };
+        let mut table_ptr: *const ConnPluginV1 = std::ptr::null();
+        // SAFETY: `host` and `table_ptr` are valid for the call; the entry point follows the ABI.
+        let status = unsafe { (entry.plugin_entry)(&host, &mut table_ptr) };
+        if status != CONN_OK {
+            return Err(LoadError::EntryRefused { path: path.to_owned(), status });
+        }
+        if table_ptr.is_null() {
+            return Err(LoadError::TableInvalid { path: path.to_owned(), message: "conn_plugin_entry returned NULL".into() });
+        }
+        // Read only the fixed header first: it exists in every version of the table.
+        // SAFETY: non-NULL, and every table version starts with struct_size/abi_major/abi_minor.
+        let (struct_size, t_major, t_minor) =
+            unsafe { ((*table_ptr).struct_size, (*table_ptr).abi_major, (*table_ptr).abi_minor) };
+        if struct_size < TABLE_V1_0_SIZE {
+            return Err(LoadError::TableTooSmall { path: path.to_owned(), found: struct_size, required: TABLE_V1_0_SIZE });
+        }
+        if (t_major, t_minor) != connector_abi {
+            return Err(LoadError::TableInvalid {
+                path: path.to_owned(),
+                message: format!(
+                    "table says ABI {t_major}.{t_minor} but conn_abi_version said {}.{}",
+                    connector_abi.0, connector_abi.1
+                ),
+            });
+        }
+        // SAFETY: struct_size covers every v1.0 field, and the table is static (ABI contract).
+        let table: &'static ConnPluginV1 = unsafe { &*table_ptr };
+        for (name, present) in [
+            ("buf_free", table.buf_free.is_some()),
+            ("describe", table.describe.is_some()),
+            ("instance_new", table.instance_new.is_some()),
+            ("instance_free", table.instance_free.is_some()),
+            ("provision", table.provision.is_some()),
+        ] {
+            if !present {
+                return Err(LoadError::TableInvalid { path: path.to_owned(), message: format!("required entry `{name}` is NULL") });
+            }
+        }
+        if let Some(layout_fn) = entry.layout {
+            let ptr = layout_fn() as *const TypeLayout;
+            if ptr.is_null() {
+                return Err(LoadError::LayoutMismatch { path: path.to_owned(), details: "conn_abi_layout_v1 returned NULL".into() });
+            }
+            // SAFETY: the ABI says conn_abi_layout_v1 returns a &'static TypeLayout.
+            let actual: &'static TypeLayout = unsafe { &*ptr };
+            crate::layout::check(crate::layout::table_layout(), actual)
+                .map_err(|details| LoadError::LayoutMismatch { path: path.to_owned(), details })?;
+        }
+
+        let mut lib = ConnectorLibrary {
+            path: path.to_owned(),
+            table,
+            connector_abi,
+            negotiated_minor,
+            descriptor: Descriptor {
+                v: 1,
+                name: String::new(),
+                display_name: String::new(),
+                version: String::new(),
+                description: String::new(),
+                abi: crate::payload::AbiVersion { major: connector_abi.0, minor: connector_abi.1 },
+                capabilities: Vec::new(),
+                configuration: Vec::new(),
+                object_classes: Vec::new(),
+            },
+            descriptor_json: Vec::new(),
+        };
+        let invalid = |message: String| LoadError::DescriptorInvalid { path: path.to_owned(), message };
+        let describe = table.describe.ok_or_else(|| invalid("describe is NULL".into()))?;
+        let json = lib.call_raw(|out, err| {
+            // SAFETY: out/err are valid, initialised buffers owned by call_raw.
+            unsafe { describe(out, err) }
+        });
+        let json = json.map_err(|e| invalid(e.to_string()))?;
+        let descriptor: Descriptor = serde_json::from_slice(&json).map_err(|e| invalid(e.to_string()))?;
+        if descriptor.name.trim().is_empty() {
+            return Err(invalid("name is empty".into()));
+        }
+        if descriptor.abi.major != connector_abi.0 {
+            return Err(invalid(format!("descriptor says ABI major {} but the library says {}", descriptor.abi.major, connector_abi.0)));
+        }
+        lib.descriptor = descriptor;
+        lib.descriptor_json = json;
+        Ok(Arc::new(lib))
+    }
+
+    /// The library path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connector's descriptor.
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    /// The descriptor exactly as the connector sent it.
+    pub fn descriptor_json(&self) -> &[u8] {
+        &self.descriptor_json
+    }
+
+    /// The connector's `(major, minor)`.
+    pub fn connector_abi(&self) -> (u16, u16) {
+        self.connector_abi
+    }
+
+    /// The minor both sides speak.
+    pub fn negotiated_minor(&self) -> u16 {
+        self.negotiated_minor
+    }
+
+    /// Calls `f` with two fresh buffers, frees them through the connector, and maps the status.
+    fn call_raw(&self, f: impl FnOnce(*mut ConnBuf, *mut ConnBuf) -> i32) -> Result<Vec<u8>, CallError> {
+        let mut out = ConnBuf { ptr: std::ptr::null_mut(), len: 0, cap: 0 };
+        let mut err = ConnBuf { ptr: std::ptr::null_mut(), len: 0, cap: 0 };
+        let status = f(&mut out, &mut err);
+        let take = |b: &ConnBuf| -> Vec<u8> {
+            if b.ptr.is_null() || b.len == 0 {
+                Vec::new()
+            } else {
+                // SAFETY: the connector filled `b` with `len` readable bytes; we copy before freeing.
+                unsafe { std::slice::from_raw_parts(b.ptr, b.len) }.to_vec()
+            }
+        };
+        let out_bytes = take(&out);
+        let err_bytes = take(&err);
+        if let Some(free) = self.table.buf_free {
+            // SAFETY: both buffers were filled (or left empty) by this connector and are freed exactly once.
+            unsafe {
+                free(&mut out);
+                free(&mut err);
+            }
+        }
+        if status == CONN_OK {
+            return Ok(out_bytes);
+        }
+        let info: Option<ErrorInfo> = serde_json::from_slice(&err_bytes).ok();
+        let message = info.as_ref().map(|i| i.message.clone()).unwrap_or_else(|| String::from_utf8_lossy(&err_bytes).into_owned());
+        Err(match status {
+            CONN_ERR_INVALID_ARG => {
+                CallError::InvalidArgument(info.unwrap_or_else(|| ErrorInfo::new(ErrorKind::Configuration, message)))
+            }
+            CONN_ERR_UNSUPPORTED => CallError::Unsupported(message),
+            CONN_ERR_CONNECTOR => CallError::Connector(
+                info.ok_or_else(|| CallError::BadResponse(format!("error payload is not valid JSON: {message}")))
+                    .unwrap_or_else(|e| ErrorInfo::new(ErrorKind::Other, e.to_string())),
+            ),
+            CONN_ERR_PANIC => CallError::Panic(message),
+            CONN_ERR_ABI_MISMATCH => CallError::AbiMismatch(message),
+            status => CallError::UnknownStatus { status, message },
+        })
+    }
+
+    /// Opens an instance from target settings.
+    pub fn open(self: &Arc<Self>, settings: &TargetSettings) -> Result<Instance, CallError> {
+        let json = serde_json::to_vec(settings).map_err(|e| CallError::BadResponse(e.to_string()))?;
+        self.open_raw(&json)
+    }
+
+    /// Opens an instance from raw settings bytes (for tests of the connector's validation).
+    pub fn open_raw(self: &Arc<Self>, settings_json: &[u8]) -> Result<Instance, CallError> {
+        let Some(new) = self.table.instance_new else {
+            return Err(CallError::Unsupported("instance_new".into()));
+        };
+        let mut handle: *mut ConnInstance = std::ptr::null_mut();
+        self.call_raw(|_out, err| {
+            // SAFETY: settings_json is borrowed for the call; handle and err are valid out pointers.
+            unsafe { new(settings_json.as_ptr(), settings_json.len(), &mut handle, err) }
+        })?;
+        let ptr = NonNull::new(handle).ok_or_else(|| CallError::BadResponse("instance_new returned OK but no instance".into()))?;
+        Ok(Instance { lib: Arc::clone(self), ptr })
+    }
+}
+
+/// An open connector instance. `Send + Sync`: the ABI requires instances to be internally
+/// synchronised. Dropping it calls the connector's `instance_free`.
+pub struct Instance {
+    lib: Arc<ConnectorLibrary>,
+    ptr: NonNull<ConnInstance>,
+}
+
+// SAFETY: ABI v1 rule 5: instances are internally synchronised and may be called from any thread.
+unsafe impl Send for Instance {}
+// SAFETY: as above; every operation takes the instance by const pointer.
+unsafe impl Sync for Instance {}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance").field("connector", &self.lib.descriptor.name).finish()
+    }
+}
+
+type OpFn = unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32;
+
+impl Instance {
+    /// The library this instance belongs to.
+    pub fn library(&self) -> &Arc<ConnectorLibrary> {
+        &self.lib
+    }
+
+    /// Calls an operation with raw request bytes; returns the raw response bytes.
+    pub fn call_raw(&self, op: Operation, request: &[u8]) -> Result<Vec<u8>, CallError> {
+        let f: Option<OpFn> = match op {
+            Operation::Test => self.lib.table.test,
+            Operation::Provision => self.lib.table.provision,
+            Operation::Search => self.lib.table.search,
+        };
+        let Some(f) = f else {
+            return Err(CallError::Unsupported(op.name().into()));
+        };
+        let inst = self.ptr.as_ptr() as *const ConnInstance;
+        self.lib.call_raw(|out, err| {
+            // SAFETY: the instance is live (we own it), the request is borrowed for the call, and out/err
+            // are valid buffers owned by call_raw.
+            unsafe { f(inst, request.as_ptr(), request.len(), out, err) }
+        })
+    }
+
+    fn call<Req: Serialize, Resp: DeserializeOwned>(&self, op: Operation, request: &Req) -> Result<Resp, CallError> {
+        let json = serde_json::to_vec(request).map_err(|e| CallError::BadResponse(e.to_string()))?;
+        let bytes = self.call_raw(op, &json)?;
+        serde_json::from_slice(&bytes).map_err(|e| CallError::BadResponse(format!("{} response: {e}", op.name())))
+    }
+
+    /// Verifies credentials and settings against the target.
+    pub fn test(&self) -> Result<TestResponse, CallError> {
+        self.call(Operation::Test, &TestRequest::default())
+    }
+
+    /// Provisions a batch; checks that there is one result per record.
+    pub fn provision(&self, request: &ProvisionRequest) -> Result<ProvisionResponse, CallError> {
+        let response: ProvisionResponse = self.call(Operation::Provision, request)?;
+        if response.results.len() != request.records.len() {
+            return Err(CallError::BadResponse(format!(
+                "{} results for {} records",
+                response.results.len(),
+                request.records.len()
+            )));
+        }
+        Ok(response)
+    }
+
+    /// Reads one page of target objects.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchPage, CallError> {
+        self.call(Operation::Search, request)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(free) = self.lib.table.instance_free {
+            // SAFETY: the handle came from instance_new and is freed once; &mut self means no call is in flight.
+            unsafe { free(self.ptr.as_ptr()) }
+        }
+    }
+}
+
+/// The instance operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `test`.
+    Test,
+    /// `provision`.
+    Provision,
+    /// `search`.
+    Search,
+}
+
+impl Operation {
+    /// The operation's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Test => "test",
+            Operation::Provision => "provision",
+            Operation::Search => "search",
+        }
+    }
+}

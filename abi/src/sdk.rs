@@ -1,0 +1,533 @@
+//! The connector side of the ABI: the [`Connector`] trait and the [`export_connector!`] macro.
+//!
+//! A connector implements [`Connector`] and writes `connector_abi::export_connector!(MyConnector);`.
+//! The macro exports `conn_abi_version`, `conn_plugin_entry` and `conn_abi_layout_v1`; every entry point
+//! it generates validates its inputs (NULL, bad UTF-8, bad JSON, oversized input, wrong `struct_size`)
+//! and turns a panic into `CONN_ERR_PANIC` with the message. No connector writes `extern "C"` by hand.
+
+use crate::payload::{
+    Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse, SearchPage, SearchRequest,
+    TargetSettings, TestRequest, TestResponse,
+};
+use crate::raw::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::RwLock;
+
+/// Why a connector operation did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The request or the settings were malformed (becomes `CONN_ERR_INVALID_ARG`).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The operation is not supported (becomes `CONN_ERR_UNSUPPORTED`).
+    #[error("unsupported operation: {0}")]
+    Unsupported(String),
+    /// The operation failed (becomes `CONN_ERR_CONNECTOR` with this error payload).
+    #[error("{0}")]
+    Failed(ErrorInfo),
+}
+
+impl From<ErrorInfo> for ConnectorError {
+    fn from(e: ErrorInfo) -> Self {
+        ConnectorError::Failed(e)
+    }
+}
+
+/// A connector built on the SDK. Instances must be `Send + Sync`: hosts call them from several threads.
+pub trait Connector: Send + Sync + Sized + 'static {
+    /// The descriptor. Must not fail and must not touch the network.
+    fn describe() -> Descriptor;
+
+    /// Creates an instance from target settings. Validates them without touching the network.
+    fn open(settings: TargetSettings, log: Logger) -> Result<Self, ConnectorError>;
+
+    /// Verifies credentials and settings against the target.
+    fn test(&self, request: TestRequest) -> Result<TestResponse, ConnectorError>;
+
+    /// Applies a batch of records; returns one result per record, in order.
+    fn provision(&self, request: ProvisionRequest) -> Result<ProvisionResponse, ConnectorError>;
+
+    /// Reads one page of target objects. Unsupported unless overridden.
+    fn search(&self, request: SearchRequest) -> Result<SearchPage, ConnectorError> {
+        let _ = request;
+        Err(ConnectorError::Unsupported("search".to_owned()))
+    }
+}
+
+/// Host services as copied from `ConnHostV1`.
+#[derive(Clone, Copy)]
+struct HostServices {
+    user_data: usize,
+    log: Option<extern "C" fn(*mut c_void, i32, *const u8, usize)>,
+}
+
+static HOST: RwLock<Option<HostServices>> = RwLock::new(None);
+static LIVE_BUFFERS: AtomicIsize = AtomicIsize::new(0);
+
+/// Number of buffers this library handed out and the host has not freed yet (for leak tests).
+pub fn live_buffers() -> isize {
+    LIVE_BUFFERS.load(Ordering::SeqCst)
+}
+
+/// Log levels a connector can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// An error.
+    Error,
+    /// A warning.
+    Warn,
+    /// Information.
+    Info,
+    /// Debug detail.
+    Debug,
+    /// Trace detail.
+    Trace,
+}
+
+impl Level {
+    fn code(self) -> i32 {
+        match self {
+            Level::Error => CONN_LOG_ERROR,
+            Level::Warn => CONN_LOG_WARN,
+            Level::Info => CONN_LOG_INFO,
+            Level::Debug => CONN_LOG_DEBUG,
+            Level::Trace => CONN_LOG_TRACE,
+        }
+    }
+}
+
+/// Sends log lines to the host's log callback (if it gave one). Cheap to clone; any thread.
+///
+/// Never log secrets through it: the host writes these lines to its logs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Logger;
+
+impl Logger {
+    /// Logs `msg` at `level`.
+    pub fn log(&self, level: Level, msg: &str) {
+        let host = match HOST.read() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        if let Some(HostServices { user_data, log: Some(log) }) = host {
+            log(user_data as *mut c_void, level.code(), msg.as_ptr(), msg.len());
+        }
+    }
+
+    /// Logs at error level.
+    pub fn error(&self, msg: &str) {
+        self.log(Level::Error, msg)
+    }
+
+    /// Logs at warning level.
+    pub fn warn(&self, msg: &str) {
+        self.log(Level::Warn, msg)
+    }
+
+    /// Logs at info level.
+    pub fn info(&self, msg: &str) {
+        self.log(Level::Info, msg)
+    }
+
+    /// Logs at debug level.
+    pub fn debug(&self, msg: &str) {
+        self.log(Level::Debug, msg)
+    }
+}
+
+/// `(major << 16) | minor` of the ABI this SDK implements.
+pub const fn abi_version() -> u32 {
+    ((CONN_ABI_MAJOR as u32) << 16) | CONN_ABI_MINOR as u32
+}
+
+/// The table every SDK connector exports, with its size and version filled in.
+#[doc(hidden)]
+#[allow(clippy::type_complexity)]
+pub const fn table(
+    buf_free: unsafe extern "C" fn(*mut ConnBuf),
+    describe: unsafe extern "C" fn(*mut ConnBuf, *mut ConnBuf) -> i32,
+    instance_new: unsafe extern "C" fn(*const u8, usize, *mut *mut ConnInstance, *mut ConnBuf) -> i32,
+    instance_free: unsafe extern "C" fn(*mut ConnInstance),
+    test: unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32,
+    provision: unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32,
+    search: unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32,
+) -> ConnPluginV1 {
+    ConnPluginV1 {
+        struct_size: std::mem::size_of::<ConnPluginV1>() as u32,
+        abi_major: CONN_ABI_MAJOR,
+        abi_minor: CONN_ABI_MINOR,
+        buf_free: Some(buf_free),
+        describe: Some(describe),
+        instance_new: Some(instance_new),
+        instance_free: Some(instance_free),
+        test: Some(test),
+        provision: Some(provision),
+        search: Some(search),
+    }
+}
+
+/// Minimum `ConnHostV1` size a v1 connector accepts.
+const HOST_V1_MIN_SIZE: usize = std::mem::size_of::<ConnHostV1>();
+
+/// `conn_plugin_entry`: checks the host's version and table, remembers its services, returns `table`.
+///
+/// # Safety
+/// `host` must be NULL or point to a readable `ConnHostV1` of at least `host.struct_size` bytes;
+/// `out_plugin` must be NULL or writable.
+#[doc(hidden)]
+pub unsafe fn plugin_entry(host: *const ConnHostV1, out_plugin: *mut *const ConnPluginV1, table: &'static ConnPluginV1) -> i32 {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        if host.is_null() || out_plugin.is_null() {
+            return CONN_ERR_INVALID_ARG;
+        }
+        // SAFETY: `host` is non-NULL and the caller promises it points to a readable ConnHostV1 whose first
+        // fields (struct_size, versions) exist in every version of the struct.
+        let h = unsafe { &*host };
+        if h.abi_major != CONN_ABI_MAJOR || (h.struct_size as usize) < HOST_V1_MIN_SIZE {
+            return CONN_ERR_ABI_MISMATCH;
+        }
+        let services = HostServices { user_data: h.user_data as usize, log: h.log };
+        match HOST.write() {
+            Ok(mut guard) => *guard = Some(services),
+            Err(poisoned) => *poisoned.into_inner() = Some(services),
+        }
+        // SAFETY: `out_plugin` is non-NULL and the caller promises it is writable.
+        unsafe { *out_plugin = table as *const ConnPluginV1 };
+        CONN_OK
+    }));
+    result.unwrap_or(CONN_ERR_PANIC)
+}
+
+/// `buf_free`: releases a buffer this library allocated and resets it.
+///
+/// # Safety
+/// `buf` must be NULL or point to a `ConnBuf` that is empty or was filled by this library and not
+/// modified since.
+#[doc(hidden)]
+pub unsafe fn buf_free(buf: *mut ConnBuf) {
+    if buf.is_null() {
+        return;
+    }
+    // SAFETY: `buf` is non-NULL and points to a ConnBuf (caller contract).
+    let b = unsafe { &mut *buf };
+    if !b.ptr.is_null() {
+        // SAFETY: ptr/len/cap came from a Vec<u8> this library leaked in `write_buf`, unchanged since
+        // (caller contract), so rebuilding and dropping the Vec frees it exactly once; the struct is then
+        // reset so a second free is a no-op.
+        drop(unsafe { Vec::from_raw_parts(b.ptr, b.len, b.cap) });
+        LIVE_BUFFERS.fetch_sub(1, Ordering::SeqCst);
+    }
+    b.ptr = std::ptr::null_mut();
+    b.len = 0;
+    b.cap = 0;
+}
+
+/// Moves `bytes` into `*out` (which the host will free with `buf_free`).
+///
+/// # Safety
+/// `out` must be NULL or writable.
+unsafe fn write_buf(out: *mut ConnBuf, bytes: Vec<u8>) {
+    if out.is_null() {
+        return;
+    }
+    let mut bytes = std::mem::ManuallyDrop::new(bytes);
+    let (ptr, len, cap) = (bytes.as_mut_ptr(), bytes.len(), bytes.capacity());
+    LIVE_BUFFERS.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: `out` is non-NULL and writable (caller contract).
+    unsafe { *out = ConnBuf { ptr, len, cap } };
+}
+
+/// Writes an error payload to `out_error` (if given) and returns `status`.
+///
+/// # Safety
+/// `out_error` must be NULL or writable.
+unsafe fn fail(out_error: *mut ConnBuf, status: i32, error: &ErrorInfo) -> i32 {
+    let bytes = serde_json::to_vec(error).unwrap_or_else(|_| b"{\"v\":1,\"kind\":\"other\",\"message\":\"error\"}".to_vec());
+    // SAFETY: forwarded caller contract.
+    unsafe { write_buf(out_error, bytes) };
+    status
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_owned()
+    }
+}
+
+/// Runs `f` and maps its outcome (or panic) to a status, writing `out_error` on failure.
+///
+/// # Safety
+/// `out_error` must be NULL or writable.
+unsafe fn guarded(out_error: *mut ConnBuf, f: impl FnOnce() -> Result<(), (i32, ErrorInfo)>) -> i32 {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => CONN_OK,
+        // SAFETY: forwarded caller contract.
+        Ok(Err((status, error))) => unsafe { fail(out_error, status, &error) },
+        Err(payload) => {
+            let error = ErrorInfo::new(ErrorKind::Other, format!("connector panicked: {}", panic_message(&*payload)));
+            // SAFETY: forwarded caller contract. Serialising a plain ErrorInfo cannot panic.
+            unsafe { fail(out_error, CONN_ERR_PANIC, &error) }
+        }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> (i32, ErrorInfo) {
+    (CONN_ERR_INVALID_ARG, ErrorInfo::new(ErrorKind::Configuration, message))
+}
+
+fn map_error(e: ConnectorError) -> (i32, ErrorInfo) {
+    match e {
+        ConnectorError::InvalidArgument(m) => invalid(m),
+        ConnectorError::Unsupported(op) => {
+            (CONN_ERR_UNSUPPORTED, ErrorInfo::new(ErrorKind::Configuration, format!("operation not supported: {op}")))
+        }
+        ConnectorError::Failed(info) => (CONN_ERR_CONNECTOR, info),
+    }
+}
+
+/// Borrows and parses a JSON request.
+///
+/// # Safety
+/// `ptr` must be NULL or point to `len` readable bytes for the duration of the call.
+unsafe fn parse_input<T: DeserializeOwned>(ptr: *const u8, len: usize, what: &str) -> Result<T, (i32, ErrorInfo)> {
+    if len > CONN_MAX_INPUT_LEN {
+        return Err(invalid(format!("{what} is {len} bytes; the limit is {CONN_MAX_INPUT_LEN}")));
+    }
+    if ptr.is_null() {
+        return Err(invalid(format!("{what} pointer is NULL")));
+    }
+    // SAFETY: non-NULL and `len` readable bytes (caller contract), borrowed for this call only.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| invalid(format!("{what} is not valid UTF-8 (byte {})", e.valid_up_to())))?;
+    serde_json::from_str(text).map_err(|e| invalid(format!("{what} is not valid JSON for this operation: {e}")))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, (i32, ErrorInfo)> {
+    serde_json::to_vec(value)
+        .map_err(|e| (CONN_ERR_CONNECTOR, ErrorInfo::new(ErrorKind::Other, format!("cannot encode response: {e}"))))
+}
+
+/// `describe`.
+///
+/// # Safety
+/// Both pointers must be NULL or writable.
+#[doc(hidden)]
+pub unsafe fn describe<C: Connector>(out: *mut ConnBuf, out_error: *mut ConnBuf) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        guarded(out_error, || {
+            if out.is_null() {
+                return Err(invalid("out_descriptor is NULL"));
+            }
+            let bytes = to_json(&C::describe())?;
+            write_buf(out, bytes);
+            Ok(())
+        })
+    }
+}
+
+/// `instance_new`.
+///
+/// # Safety
+/// `settings` must be NULL or point to `len` readable bytes; the out pointers NULL or writable.
+#[doc(hidden)]
+pub unsafe fn instance_new<C: Connector>(
+    settings: *const u8,
+    len: usize,
+    out_instance: *mut *mut ConnInstance,
+    out_error: *mut ConnBuf,
+) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        guarded(out_error, || {
+            if out_instance.is_null() {
+                return Err(invalid("out_instance is NULL"));
+            }
+            let settings: TargetSettings = parse_input(settings, len, "target settings")?;
+            let instance = C::open(settings, Logger).map_err(map_error)?;
+            *out_instance = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
+            Ok(())
+        })
+    }
+}
+
+/// `instance_free`.
+///
+/// # Safety
+/// `instance` must be NULL or come from `instance_new::<C>` of this library, not yet freed, with no
+/// call in flight.
+#[doc(hidden)]
+pub unsafe fn instance_free<C: Connector>(instance: *mut ConnInstance) {
+    if instance.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the pointer came from Box::<C>::into_raw in `instance_new` (caller contract) and is
+        // freed exactly once here.
+        drop(unsafe { Box::from_raw(instance as *mut C) });
+    }));
+}
+
+/// Shared body of `test`, `provision` and `search`.
+///
+/// # Safety
+/// `instance` must be NULL or a live instance of `C` from this library; `req` NULL or `len` readable
+/// bytes; the out pointers NULL or writable.
+#[doc(hidden)]
+pub unsafe fn operation<C: Connector, Req: DeserializeOwned, Resp: Serialize>(
+    instance: *const ConnInstance,
+    req: *const u8,
+    len: usize,
+    out: *mut ConnBuf,
+    out_error: *mut ConnBuf,
+    op: fn(&C, Req) -> Result<Resp, ConnectorError>,
+) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        guarded(out_error, || {
+            if instance.is_null() {
+                return Err(invalid("instance is NULL"));
+            }
+            if out.is_null() {
+                return Err(invalid("out_response is NULL"));
+            }
+            let request: Req = parse_input(req, len, "request")?;
+            // The instance is a live `C` created by `instance_new` (caller contract); `C: Sync`, so a shared
+            // reference from several threads at once is sound.
+            let connector = &*(instance as *const C);
+            let response = op(connector, request).map_err(map_error)?;
+            let bytes = to_json(&response)?;
+            write_buf(out, bytes);
+            Ok(())
+        })
+    }
+}
+
+/// `test` body.
+#[doc(hidden)]
+pub fn op_test<C: Connector>(c: &C, r: TestRequest) -> Result<TestResponse, ConnectorError> {
+    c.test(r)
+}
+
+/// `provision` body: also checks the one-result-per-record rule.
+#[doc(hidden)]
+pub fn op_provision<C: Connector>(c: &C, r: ProvisionRequest) -> Result<ProvisionResponse, ConnectorError> {
+    let n = r.records.len();
+    let response = c.provision(r)?;
+    if response.results.len() != n {
+        return Err(ConnectorError::Failed(ErrorInfo::new(
+            ErrorKind::Other,
+            format!("connector bug: {} results for {} records", response.results.len(), n),
+        )));
+    }
+    Ok(response)
+}
+
+/// `search` body.
+#[doc(hidden)]
+pub fn op_search<C: Connector>(c: &C, r: SearchRequest) -> Result<SearchPage, ConnectorError> {
+    c.search(r)
+}
+
+/// Exports a [`Connector`] implementation through the C ABI.
+///
+/// Generates `conn_abi_version`, `conn_plugin_entry` and `conn_abi_layout_v1`, and a static
+/// `ConnPluginV1` whose entries are panic-safe wrappers around the trait.
+#[macro_export]
+macro_rules! export_connector {
+    ($ty:ty) => {
+        #[allow(unsafe_code)]
+        const _: () = {
+            use $crate::raw::{ConnBuf, ConnHostV1, ConnInstance, ConnPluginV1};
+
+            // SAFETY (all wrappers below): each forwards the C caller's pointer contract, documented in
+            // include/connector_abi.h, to the SDK function of the same name, which checks NULLs, sizes and
+            // encodings and catches panics.
+            unsafe extern "C" fn __conn_buf_free(buf: *mut ConnBuf) {
+                unsafe { $crate::sdk::buf_free(buf) }
+            }
+            unsafe extern "C" fn __conn_describe(out: *mut ConnBuf, err: *mut ConnBuf) -> i32 {
+                unsafe { $crate::sdk::describe::<$ty>(out, err) }
+            }
+            unsafe extern "C" fn __conn_instance_new(
+                p: *const u8,
+                n: usize,
+                out: *mut *mut ConnInstance,
+                err: *mut ConnBuf,
+            ) -> i32 {
+                unsafe { $crate::sdk::instance_new::<$ty>(p, n, out, err) }
+            }
+            unsafe extern "C" fn __conn_instance_free(i: *mut ConnInstance) {
+                unsafe { $crate::sdk::instance_free::<$ty>(i) }
+            }
+            unsafe extern "C" fn __conn_test(
+                i: *const ConnInstance,
+                p: *const u8,
+                n: usize,
+                out: *mut ConnBuf,
+                err: *mut ConnBuf,
+            ) -> i32 {
+                unsafe { $crate::sdk::operation::<$ty, _, _>(i, p, n, out, err, $crate::sdk::op_test::<$ty>) }
+            }
+            unsafe extern "C" fn __conn_provision(
+                i: *const ConnInstance,
+                p: *const u8,
+                n: usize,
+                out: *mut ConnBuf,
+                err: *mut ConnBuf,
+            ) -> i32 {
+                unsafe { $crate::sdk::operation::<$ty, _, _>(i, p, n, out, err, $crate::sdk::op_provision::<$ty>) }
+            }
+            unsafe extern "C" fn __conn_search(
+                i: *const ConnInstance,
+                p: *const u8,
+                n: usize,
+                out: *mut ConnBuf,
+                err: *mut ConnBuf,
+            ) -> i32 {
+                unsafe { $crate::sdk::operation::<$ty, _, _>(i, p, n, out, err, $crate::sdk::op_search::<$ty>) }
+            }
+
+            static __CONN_TABLE: ConnPluginV1 = $crate::sdk::table(
+                __conn_buf_free,
+                __conn_describe,
+                __conn_instance_new,
+                __conn_instance_free,
+                __conn_test,
+                __conn_provision,
+                __conn_search,
+            );
+
+            /// Returns `(major << 16) | minor`. Pure.
+            #[no_mangle]
+            pub extern "C" fn conn_abi_version() -> u32 {
+                $crate::sdk::abi_version()
+            }
+
+            /// Returns the connector's static table after checking the host's.
+            #[no_mangle]
+            pub unsafe extern "C" fn conn_plugin_entry(
+                host: *const ConnHostV1,
+                out_plugin: *mut *const ConnPluginV1,
+            ) -> i32 {
+                unsafe { $crate::sdk::plugin_entry(host, out_plugin, &__CONN_TABLE) }
+            }
+
+            /// Rust hosts only: the abi_stable `TypeLayout` of `ConnPluginV1` as this library sees it.
+            #[no_mangle]
+            pub extern "C" fn conn_abi_layout_v1() -> *const ::std::ffi::c_void {
+                $crate::layout::table_layout_ptr()
+            }
+        };
+    };
+}
