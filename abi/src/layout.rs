@@ -23,7 +23,5 @@ pub fn table_layout_ptr() -> *const c_void {
 
 /// Checks that `actual` (the connector's layout) is compatible with `expected` (the host's).
 pub fn check(expected: &'static TypeLayout, actual: &'static TypeLayout) -> Result<(), String> {
-    abi_stable::abi_stability::check_layout_compatibility(expected, actual)
-        .into_result()
-        .map_err(|e| e.to_string())
+    abi_stable::abi_stability::check_layout_compatibility(expected, actual).into_result().map_err(|e| e.to_string())
 }

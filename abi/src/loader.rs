@@ -7,8 +7,8 @@
 //! `conn_abi_layout_v1`); the descriptor parses. Libraries are never unloaded.
 
 use crate::payload::{
-    Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse, SearchPage, SearchRequest,
-    TargetSettings, TestRequest, TestResponse,
+    Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse, SearchPage, SearchRequest, TargetSettings,
+    TestRequest, TestResponse,
 };
 use crate::raw::*;
 use abi_stable::type_layout::TypeLayout;
@@ -231,7 +231,11 @@ pub fn negotiate(path: &Path, connector: (u16, u16), host: (u16, u16), min_minor
         });
     }
     if connector.1 < min_minor {
-        return Err(LoadError::MinorTooOld { path: path.to_owned(), found_minor: connector.1, required_minor: min_minor });
+        return Err(LoadError::MinorTooOld {
+            path: path.to_owned(),
+            found_minor: connector.1,
+            required_minor: min_minor,
+        });
     }
     Ok(connector.1.min(host.1))
 }
@@ -275,7 +279,11 @@ impl ConnectorLibrary {
     /// # Safety
     /// The entry points must implement the ABI's contracts: `plugin_entry` returns a table that lives for
     /// the process, `layout` returns a `&'static TypeLayout`, and so on.
-    pub unsafe fn from_entry_points(path: &Path, entry: EntryPoints, options: LoadOptions) -> Result<Arc<Self>, LoadError> {
+    pub unsafe fn from_entry_points(
+        path: &Path,
+        entry: EntryPoints,
+        options: LoadOptions,
+    ) -> Result<Arc<Self>, LoadError> {
         let connector_abi = split_version((entry.abi_version)());
         let negotiated_minor = negotiate(path, connector_abi, (CONN_ABI_MAJOR, CONN_ABI_MINOR), options.min_minor)?;
 
@@ -293,14 +301,21 @@ impl ConnectorLibrary {
             return Err(LoadError::EntryRefused { path: path.to_owned(), status });
         }
         if table_ptr.is_null() {
-            return Err(LoadError::TableInvalid { path: path.to_owned(), message: "conn_plugin_entry returned NULL".into() });
+            return Err(LoadError::TableInvalid {
+                path: path.to_owned(),
+                message: "conn_plugin_entry returned NULL".into(),
+            });
         }
         // Read only the fixed header first: it exists in every version of the table.
         // SAFETY: non-NULL, and every table version starts with struct_size/abi_major/abi_minor.
         let (struct_size, t_major, t_minor) =
             unsafe { ((*table_ptr).struct_size, (*table_ptr).abi_major, (*table_ptr).abi_minor) };
         if struct_size < TABLE_V1_0_SIZE {
-            return Err(LoadError::TableTooSmall { path: path.to_owned(), found: struct_size, required: TABLE_V1_0_SIZE });
+            return Err(LoadError::TableTooSmall {
+                path: path.to_owned(),
+                found: struct_size,
+                required: TABLE_V1_0_SIZE,
+            });
         }
         if (t_major, t_minor) != connector_abi {
             return Err(LoadError::TableInvalid {
@@ -321,13 +336,19 @@ impl ConnectorLibrary {
             ("provision", table.provision.is_some()),
         ] {
             if !present {
-                return Err(LoadError::TableInvalid { path: path.to_owned(), message: format!("required entry `{name}` is NULL") });
+                return Err(LoadError::TableInvalid {
+                    path: path.to_owned(),
+                    message: format!("required entry `{name}` is NULL"),
+                });
             }
         }
         if let Some(layout_fn) = entry.layout {
             let ptr = layout_fn() as *const TypeLayout;
             if ptr.is_null() {
-                return Err(LoadError::LayoutMismatch { path: path.to_owned(), details: "conn_abi_layout_v1 returned NULL".into() });
+                return Err(LoadError::LayoutMismatch {
+                    path: path.to_owned(),
+                    details: "conn_abi_layout_v1 returned NULL".into(),
+                });
             }
             // SAFETY: the ABI says conn_abi_layout_v1 returns a &'static TypeLayout.
             let actual: &'static TypeLayout = unsafe { &*ptr };
@@ -365,7 +386,10 @@ impl ConnectorLibrary {
             return Err(invalid("name is empty".into()));
         }
         if descriptor.abi.major != connector_abi.0 {
-            return Err(invalid(format!("descriptor says ABI major {} but the library says {}", descriptor.abi.major, connector_abi.0)));
+            return Err(invalid(format!(
+                "descriptor says ABI major {} but the library says {}",
+                descriptor.abi.major, connector_abi.0
+            )));
         }
         lib.descriptor = descriptor;
         lib.descriptor_json = json;
@@ -390,6 +414,22 @@ impl ConnectorLibrary {
     /// The connector's `(major, minor)`.
     pub fn connector_abi(&self) -> (u16, u16) {
         self.connector_abi
+    }
+
+    /// `struct_size` of the connector's table.
+    pub fn table_size(&self) -> u32 {
+        self.table.struct_size
+    }
+
+    /// Whether the connector's table extends to `end_offset` bytes: check it before reading a field added
+    /// in a later minor (`offsetof(field) + sizeof(field)`).
+    pub fn table_has(&self, end_offset: usize) -> bool {
+        self.table.struct_size as usize >= end_offset
+    }
+
+    /// The raw table, for tests that probe the entry points directly.
+    pub fn raw_table(&self) -> &'static ConnPluginV1 {
+        self.table
     }
 
     /// The minor both sides speak.
@@ -423,7 +463,10 @@ impl ConnectorLibrary {
             return Ok(out_bytes);
         }
         let info: Option<ErrorInfo> = serde_json::from_slice(&err_bytes).ok();
-        let message = info.as_ref().map(|i| i.message.clone()).unwrap_or_else(|| String::from_utf8_lossy(&err_bytes).into_owned());
+        let message = info
+            .as_ref()
+            .map(|i| i.message.clone())
+            .unwrap_or_else(|| String::from_utf8_lossy(&err_bytes).into_owned());
         Err(match status {
             CONN_ERR_INVALID_ARG => {
                 CallError::InvalidArgument(info.unwrap_or_else(|| ErrorInfo::new(ErrorKind::Configuration, message)))
@@ -455,7 +498,8 @@ impl ConnectorLibrary {
             // SAFETY: settings_json is borrowed for the call; handle and err are valid out pointers.
             unsafe { new(settings_json.as_ptr(), settings_json.len(), &mut handle, err) }
         })?;
-        let ptr = NonNull::new(handle).ok_or_else(|| CallError::BadResponse("instance_new returned OK but no instance".into()))?;
+        let ptr = NonNull::new(handle)
+            .ok_or_else(|| CallError::BadResponse("instance_new returned OK but no instance".into()))?;
         Ok(Instance { lib: Arc::clone(self), ptr })
     }
 }

@@ -349,7 +349,14 @@ pub struct ErrorInfo {
 impl ErrorInfo {
     /// A non-retryable error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ErrorInfo { v: PAYLOAD_VERSION, kind, message: message.into(), retryable: false, retry_after_ms: None, code: None }
+        ErrorInfo {
+            v: PAYLOAD_VERSION,
+            kind,
+            message: message.into(),
+            retryable: false,
+            retry_after_ms: None,
+            code: None,
+        }
     }
 
     /// Marks the error retryable.

@@ -157,8 +157,7 @@ pub type ConnAbiVersionFn = extern "C" fn() -> u32;
 
 /// Type of `conn_plugin_entry`: checks the host's version and table, then writes the connector's
 /// static table to `*out_plugin`. Returns `CONN_ERR_ABI_MISMATCH` when the majors differ.
-pub type ConnPluginEntryFn =
-    unsafe extern "C" fn(host: *const ConnHostV1, out_plugin: *mut *const ConnPluginV1) -> i32;
+pub type ConnPluginEntryFn = unsafe extern "C" fn(host: *const ConnHostV1, out_plugin: *mut *const ConnPluginV1) -> i32;
 
 // Layout pins for 64-bit targets: changing any of these is an ABI break (bump the major).
 #[cfg(target_pointer_width = "64")]

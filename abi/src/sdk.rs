@@ -6,8 +6,8 @@
 //! and turns a panic into `CONN_ERR_PANIC` with the message. No connector writes `extern "C"` by hand.
 
 use crate::payload::{
-    Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse, SearchPage, SearchRequest,
-    TargetSettings, TestRequest, TestResponse,
+    Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse, SearchPage, SearchRequest, TargetSettings,
+    TestRequest, TestResponse,
 };
 use crate::raw::*;
 use serde::de::DeserializeOwned;
@@ -180,7 +180,11 @@ const HOST_V1_MIN_SIZE: usize = std::mem::size_of::<ConnHostV1>();
 /// `host` must be NULL or point to a readable `ConnHostV1` of at least `host.struct_size` bytes;
 /// `out_plugin` must be NULL or writable.
 #[doc(hidden)]
-pub unsafe fn plugin_entry(host: *const ConnHostV1, out_plugin: *mut *const ConnPluginV1, table: &'static ConnPluginV1) -> i32 {
+pub unsafe fn plugin_entry(
+    host: *const ConnHostV1,
+    out_plugin: *mut *const ConnPluginV1,
+    table: &'static ConnPluginV1,
+) -> i32 {
     let result = catch_unwind(AssertUnwindSafe(|| {
         if host.is_null() || out_plugin.is_null() {
             return CONN_ERR_INVALID_ARG;
@@ -247,7 +251,8 @@ unsafe fn write_buf(out: *mut ConnBuf, bytes: Vec<u8>) {
 /// # Safety
 /// `out_error` must be NULL or writable.
 unsafe fn fail(out_error: *mut ConnBuf, status: i32, error: &ErrorInfo) -> i32 {
-    let bytes = serde_json::to_vec(error).unwrap_or_else(|_| b"{\"v\":1,\"kind\":\"other\",\"message\":\"error\"}".to_vec());
+    let bytes =
+        serde_json::to_vec(error).unwrap_or_else(|_| b"{\"v\":1,\"kind\":\"other\",\"message\":\"error\"}".to_vec());
     // SAFETY: forwarded caller contract.
     unsafe { write_buf(out_error, bytes) };
     status

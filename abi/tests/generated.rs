@@ -1,4 +1,5 @@
 //! The committed header and JSON Schemas must equal what the code generates.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 mod common;
 

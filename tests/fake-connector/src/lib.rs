@@ -61,7 +61,9 @@ impl FakeConnector {
     fn apply(&self, store: &mut HashMap<String, Stored>, r: &Record) -> RecordResult {
         if self.fail_ids.iter().any(|id| id == "*" || *id == r.source_id) {
             let err = if self.fail_retryable {
-                ErrorInfo::new(ErrorKind::RateLimited, "fake target throttled this record").retryable().with_retry_after_ms(10)
+                ErrorInfo::new(ErrorKind::RateLimited, "fake target throttled this record")
+                    .retryable()
+                    .with_retry_after_ms(10)
             } else {
                 ErrorInfo::new(ErrorKind::InvalidAttribute, format!("fake target rejects record {}", r.source_id))
                     .with_code("fake_rejected")
@@ -92,7 +94,13 @@ impl FakeConnector {
                         let id = format!("{prefix}{:08}", self.next_id.fetch_add(1, Ordering::SeqCst));
                         store.insert(
                             key,
-                            Stored { target_id: id.clone(), attributes: r.attributes.clone(), active: true, members, class: r.object_class },
+                            Stored {
+                                target_id: id.clone(),
+                                attributes: r.attributes.clone(),
+                                active: true,
+                                members,
+                                class: r.object_class,
+                            },
                         );
                         RecordResult::of(r, Outcome::Created, Some(id))
                     }
@@ -160,7 +168,10 @@ impl Connector for FakeConnector {
                 field("reject_open", FieldType::Boolean, false, "Refuse to open"),
             ],
             object_classes: vec![
-                ObjectClassInfo { name: ObjectClass::User, attributes: vec![attr("userName"), attr("primaryEmail"), attr("title")] },
+                ObjectClassInfo {
+                    name: ObjectClass::User,
+                    attributes: vec![attr("userName"), attr("primaryEmail"), attr("title")],
+                },
                 ObjectClassInfo { name: ObjectClass::Group, attributes: vec![attr("displayName")] },
             ],
         }

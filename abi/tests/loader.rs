@@ -1,0 +1,351 @@
+//! Loader checks: every load error, version negotiation and layout checks, with connectors built
+//! in-process from the SDK (so versions and tables can be bent) and with real libraries.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
+#![allow(unsafe_code)] // the ABI crate's own tests build raw tables by hand
+
+mod common;
+
+use abi_stable::StableAbi;
+use connector_abi::loader::{negotiate, EntryPoints, LoadOptions};
+use connector_abi::payload::*;
+use connector_abi::raw::*;
+use connector_abi::sdk::{self, Connector, ConnectorError, Logger};
+use connector_abi::{ConnectorLibrary, LoadError};
+use std::ffi::c_void;
+use std::path::Path;
+
+/// A minimal connector for in-process tables.
+struct Mini;
+
+impl Connector for Mini {
+    fn describe() -> Descriptor {
+        Descriptor {
+            v: 1,
+            name: "mini".into(),
+            display_name: String::new(),
+            version: "0.0.1".into(),
+            description: String::new(),
+            abi: AbiVersion { major: 1, minor: 0 },
+            capabilities: vec![],
+            configuration: vec![],
+            object_classes: vec![],
+        }
+    }
+    fn open(_: TargetSettings, _: Logger) -> Result<Self, ConnectorError> {
+        Ok(Mini)
+    }
+    fn test(&self, _: TestRequest) -> Result<TestResponse, ConnectorError> {
+        Ok(TestResponse { v: 1, message: "ok".into(), details: Default::default() })
+    }
+    fn provision(&self, r: ProvisionRequest) -> Result<ProvisionResponse, ConnectorError> {
+        Ok(ProvisionResponse {
+            v: 1,
+            results: r.records.iter().map(|x| RecordResult::of(x, Outcome::Unchanged, None)).collect(),
+        })
+    }
+}
+
+unsafe extern "C" fn bf(b: *mut ConnBuf) {
+    unsafe { sdk::buf_free(b) }
+}
+unsafe extern "C" fn de(o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
+    unsafe { sdk::describe::<Mini>(o, e) }
+}
+unsafe extern "C" fn bad_describe(o: *mut ConnBuf, _e: *mut ConnBuf) -> i32 {
+    // Writes a buffer that is not a descriptor (through the SDK's allocator, so buf_free can free it):
+    // emulate by describing with the SDK and then failing the parse via a different connector.
+    unsafe { sdk::describe::<NoName>(o, _e) }
+}
+unsafe extern "C" fn nw(p: *const u8, n: usize, o: *mut *mut ConnInstance, e: *mut ConnBuf) -> i32 {
+    unsafe { sdk::instance_new::<Mini>(p, n, o, e) }
+}
+unsafe extern "C" fn fr(i: *mut ConnInstance) {
+    unsafe { sdk::instance_free::<Mini>(i) }
+}
+unsafe extern "C" fn te(i: *const ConnInstance, p: *const u8, n: usize, o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
+    unsafe { sdk::operation::<Mini, _, _>(i, p, n, o, e, sdk::op_test::<Mini>) }
+}
+unsafe extern "C" fn pr(i: *const ConnInstance, p: *const u8, n: usize, o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
+    unsafe { sdk::operation::<Mini, _, _>(i, p, n, o, e, sdk::op_provision::<Mini>) }
+}
+unsafe extern "C" fn se(i: *const ConnInstance, p: *const u8, n: usize, o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
+    unsafe { sdk::operation::<Mini, _, _>(i, p, n, o, e, sdk::op_search::<Mini>) }
+}
+
+/// A connector whose descriptor has no name.
+struct NoName;
+impl Connector for NoName {
+    fn describe() -> Descriptor {
+        let mut d = Mini::describe();
+        d.name = String::new();
+        d
+    }
+    fn open(_: TargetSettings, _: Logger) -> Result<Self, ConnectorError> {
+        Ok(NoName)
+    }
+    fn test(&self, _: TestRequest) -> Result<TestResponse, ConnectorError> {
+        Err(ConnectorError::Unsupported("test".into()))
+    }
+    fn provision(&self, _: ProvisionRequest) -> Result<ProvisionResponse, ConnectorError> {
+        Err(ConnectorError::Unsupported("provision".into()))
+    }
+}
+
+const fn mini(major: u16, minor: u16, size: u32) -> ConnPluginV1 {
+    let mut t = sdk::table(bf, de, nw, fr, te, pr, se);
+    t.abi_major = major;
+    t.abi_minor = minor;
+    t.struct_size = size;
+    t
+}
+
+/// ABI 1.5: the v1.0 table plus one appended entry.
+#[repr(C)]
+struct PluginV1_5 {
+    base: ConnPluginV1,
+    extra: Option<extern "C" fn() -> i32>,
+}
+extern "C" fn extra() -> i32 {
+    42
+}
+
+static T_1_0: ConnPluginV1 = mini(1, 0, std::mem::size_of::<ConnPluginV1>() as u32);
+static T_1_5: PluginV1_5 =
+    PluginV1_5 { base: mini(1, 5, std::mem::size_of::<PluginV1_5>() as u32), extra: Some(extra) };
+static T_SMALL: ConnPluginV1 = mini(1, 0, 16);
+static T_LIES: ConnPluginV1 = mini(1, 3, std::mem::size_of::<ConnPluginV1>() as u32);
+static T_NO_PROVISION: ConnPluginV1 = {
+    let mut t = mini(1, 0, std::mem::size_of::<ConnPluginV1>() as u32);
+    t.provision = None;
+    t
+};
+static T_BAD_DESCRIPTOR: ConnPluginV1 = {
+    let mut t = mini(1, 0, std::mem::size_of::<ConnPluginV1>() as u32);
+    t.describe = Some(bad_describe);
+    t
+};
+
+extern "C" fn v1_0() -> u32 {
+    1 << 16
+}
+extern "C" fn v1_5() -> u32 {
+    (1 << 16) | 5
+}
+extern "C" fn v2_0() -> u32 {
+    2 << 16
+}
+unsafe extern "C" fn e_1_0(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    unsafe { sdk::plugin_entry(h, o, &T_1_0) }
+}
+unsafe extern "C" fn e_1_5(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    unsafe { sdk::plugin_entry(h, o, &T_1_5.base) }
+}
+unsafe extern "C" fn e_small(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    unsafe { sdk::plugin_entry(h, o, &T_SMALL) }
+}
+unsafe extern "C" fn e_lies(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    unsafe { sdk::plugin_entry(h, o, &T_LIES) }
+}
+unsafe extern "C" fn e_no_provision(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    unsafe { sdk::plugin_entry(h, o, &T_NO_PROVISION) }
+}
+unsafe extern "C" fn e_bad_descriptor(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    unsafe { sdk::plugin_entry(h, o, &T_BAD_DESCRIPTOR) }
+}
+unsafe extern "C" fn e_refuses(_: *const ConnHostV1, _: *mut *const ConnPluginV1) -> i32 {
+    CONN_ERR_ABI_MISMATCH
+}
+unsafe extern "C" fn e_must_not_run(_: *const ConnHostV1, _: *mut *const ConnPluginV1) -> i32 {
+    panic!("conn_plugin_entry must not run when the version check fails")
+}
+
+/// The layout a connector would report if its table drifted (two entries swapped) under version 1.0.
+#[repr(C)]
+#[derive(StableAbi)]
+struct DriftedPluginV1 {
+    struct_size: u32,
+    abi_major: u16,
+    abi_minor: u16,
+    buf_free: Option<unsafe extern "C" fn(buf: *mut ConnBuf)>,
+    instance_free: Option<unsafe extern "C" fn(instance: *mut ConnInstance)>,
+    describe: Option<unsafe extern "C" fn(out_descriptor: *mut ConnBuf, out_error: *mut ConnBuf) -> i32>,
+}
+extern "C" fn drifted_layout() -> *const c_void {
+    <DriftedPluginV1 as StableAbi>::LAYOUT as *const _ as *const c_void
+}
+extern "C" fn good_layout() -> *const c_void {
+    connector_abi::layout::table_layout_ptr()
+}
+
+fn load(
+    abi_version: ConnAbiVersionFn,
+    plugin_entry: ConnPluginEntryFn,
+    layout: Option<extern "C" fn() -> *const c_void>,
+) -> Result<std::sync::Arc<ConnectorLibrary>, LoadError> {
+    load_opts(abi_version, plugin_entry, layout, LoadOptions::default())
+}
+
+fn load_opts(
+    abi_version: ConnAbiVersionFn,
+    plugin_entry: ConnPluginEntryFn,
+    layout: Option<extern "C" fn() -> *const c_void>,
+    options: LoadOptions,
+) -> Result<std::sync::Arc<ConnectorLibrary>, LoadError> {
+    // SAFETY: the entry points above implement the ABI (or break it on purpose in checked ways).
+    unsafe {
+        ConnectorLibrary::from_entry_points(
+            Path::new("in-process"),
+            EntryPoints { abi_version, plugin_entry, layout },
+            options,
+        )
+    }
+}
+
+#[test]
+fn same_version_loads_and_round_trips() {
+    let lib = load(v1_0, e_1_0, Some(good_layout)).unwrap();
+    assert_eq!(lib.descriptor().name, "mini");
+    assert_eq!(lib.negotiated_minor(), 0);
+    let inst = lib.open(&TargetSettings::default()).unwrap();
+    let rec = Record {
+        object_class: ObjectClass::User,
+        source_id: "s1".into(),
+        target_id: None,
+        event: Event::Upsert,
+        attributes: Default::default(),
+        changed: None,
+        members: vec![],
+        previous_members: None,
+    };
+    let resp = inst.provision(&ProvisionRequest { v: 1, records: vec![rec] }).unwrap();
+    assert_eq!(resp.results[0].outcome, Outcome::Unchanged);
+    assert!(matches!(
+        inst.search(&SearchRequest {
+            v: 1,
+            object_class: ObjectClass::User,
+            filter: None,
+            page_size: 10,
+            cookie: None
+        }),
+        Err(connector_abi::CallError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn newer_minor_connector_loads_in_older_host_and_extra_entries_stay_unread() {
+    let lib = load(v1_5, e_1_5, None).unwrap();
+    assert_eq!(lib.connector_abi(), (1, 5));
+    assert_eq!(lib.negotiated_minor(), CONN_ABI_MINOR, "negotiated minor is the lesser side (the host's)");
+    // The table is bigger than the host's struct; the host only reads what it knows.
+    assert!(lib.table_size() as usize > std::mem::size_of::<ConnPluginV1>());
+    assert!(lib.table_has(std::mem::size_of::<ConnPluginV1>() + 8));
+    assert!(!lib.table_has(std::mem::size_of::<ConnPluginV1>() + 16));
+}
+
+#[test]
+fn negotiation_rules() {
+    let p = Path::new("x");
+    // older-minor host, newer-minor connector
+    assert_eq!(negotiate(p, (1, 5), (1, 0), 0).unwrap(), 0);
+    // newer-minor host, older-minor connector
+    assert_eq!(negotiate(p, (1, 0), (1, 3), 0).unwrap(), 0);
+    assert_eq!(negotiate(p, (1, 2), (1, 3), 1).unwrap(), 2);
+    assert!(matches!(
+        negotiate(p, (1, 1), (1, 3), 2),
+        Err(LoadError::MinorTooOld { found_minor: 1, required_minor: 2, .. })
+    ));
+    assert!(matches!(negotiate(p, (2, 0), (1, 0), 0), Err(LoadError::MajorMismatch { found_major: 2, .. })));
+    assert!(matches!(negotiate(p, (0, 9), (1, 0), 0), Err(LoadError::MajorMismatch { .. })));
+}
+
+#[test]
+fn major_mismatch_is_refused_before_any_other_connector_code_runs() {
+    let err = load(v2_0, e_must_not_run, None).unwrap_err();
+    assert!(matches!(err, LoadError::MajorMismatch { found_major: 2, host_major: 1, .. }), "{err}");
+    assert!(err.to_string().contains("majors differ"));
+}
+
+#[test]
+fn minor_too_old_is_refused() {
+    let err = load_opts(v1_0, e_must_not_run, None, LoadOptions { min_minor: 1 }).unwrap_err();
+    assert!(matches!(err, LoadError::MinorTooOld { .. }), "{err}");
+}
+
+#[test]
+fn table_too_small_is_refused() {
+    let err = load(v1_0, e_small, None).unwrap_err();
+    assert!(matches!(err, LoadError::TableTooSmall { found: 16, required: 64, .. }), "{err}");
+}
+
+#[test]
+fn table_disagreeing_with_version_function_is_refused() {
+    let err = load(v1_0, e_lies, None).unwrap_err();
+    assert!(matches!(err, LoadError::TableInvalid { .. }), "{err}");
+    assert!(err.to_string().contains("1.3"));
+}
+
+#[test]
+fn null_required_entry_is_refused() {
+    let err = load(v1_0, e_no_provision, None).unwrap_err();
+    assert!(err.to_string().contains("`provision` is NULL"), "{err}");
+}
+
+#[test]
+fn entry_refusal_is_reported() {
+    let err = load(v1_0, e_refuses, None).unwrap_err();
+    assert!(matches!(err, LoadError::EntryRefused { status: CONN_ERR_ABI_MISMATCH, .. }), "{err}");
+}
+
+#[test]
+fn layout_drift_under_the_same_version_is_refused() {
+    let err = load(v1_0, e_1_0, Some(drifted_layout)).unwrap_err();
+    assert!(matches!(err, LoadError::LayoutMismatch { .. }), "{err}");
+}
+
+#[test]
+fn invalid_descriptor_is_refused() {
+    let err = load(v1_0, e_bad_descriptor, None).unwrap_err();
+    assert!(matches!(err, LoadError::DescriptorInvalid { .. }), "{err}");
+    assert!(err.to_string().contains("name is empty"));
+}
+
+#[test]
+fn missing_file_is_refused() {
+    let err = ConnectorLibrary::load("/nonexistent/libnothing.so").unwrap_err();
+    assert!(matches!(err, LoadError::FileMissing { .. }), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_library_is_refused() {
+    let dir = std::env::temp_dir().join(format!("abi-notlib-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("libgarbage.so");
+    std::fs::write(&p, b"this is not an ELF file").unwrap();
+    let err = ConnectorLibrary::load(&p).unwrap_err();
+    assert!(matches!(err, LoadError::Open { .. }), "{err}");
+}
+
+#[test]
+fn a_library_without_the_entry_symbols_is_not_a_connector() {
+    let dir = std::env::temp_dir().join(format!("abi-notconn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("other.c");
+    let so = dir.join("libother.so");
+    std::fs::write(&src, "int some_other_function(void) { return 7; }\n").unwrap();
+    let st = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .status()
+        .expect("gcc runs");
+    assert!(st.success());
+    let err = ConnectorLibrary::load(&so).unwrap_err();
+    assert!(matches!(err, LoadError::NotAConnector { symbol: "conn_abi_version", .. }), "{err}");
+}
+
+#[test]
+fn the_real_fake_connector_loads_with_its_layout_checked() {
+    let lib = ConnectorLibrary::load(common::cdylib("fake_connector")).unwrap();
+    assert_eq!(lib.descriptor().name, "fake");
+    assert_eq!(lib.connector_abi(), (CONN_ABI_MAJOR, CONN_ABI_MINOR));
+}

@@ -1,0 +1,3 @@
+//! One module per CLI command; each renders its own output.
+
+pub mod inspect;

@@ -1,0 +1,3 @@
+//! The provisioning host: the library behind the `provisioner` binary.
+
+pub mod commands;

@@ -1,0 +1,213 @@
+/* A plain C11 provisioning host for ABI v1: loads a connector with dlopen and drives it.
+ *
+ *   host fake  LIB            round trip + every failure case against the fake connector
+ *   host slack LIB SETTINGS   describe, open, test, provision a batch of users, search, against slack-sim
+ *
+ * Prints "N passed, N failed" last; exits non-zero on any failure. Built with
+ * gcc -std=c11 -Wall -Wextra -Werror and run under valgrind in CI. */
+#define _POSIX_C_SOURCE 200809L
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector_abi.h"
+
+static int passed = 0, failed = 0;
+
+#define CHECK(cond, what)                                                   \
+    do {                                                                    \
+        if (cond) {                                                         \
+            passed++;                                                       \
+        } else {                                                            \
+            failed++;                                                       \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what);  \
+        }                                                                   \
+    } while (0)
+
+static void log_cb(void *user_data, int32_t level, const uint8_t *msg, size_t len) {
+    int *count = (int *)user_data;
+    (*count)++;
+    fprintf(stderr, "[connector log %d] %.*s\n", (int)level, (int)len, (const char *)msg);
+}
+
+static const ConnPluginV1 *vt;
+
+/* Returns 1 when the buffer holds `needle`. */
+static int buf_has(const ConnBuf *b, const char *needle) {
+    if (b->ptr == NULL) return 0;
+    char *s = malloc(b->len + 1);
+    if (s == NULL) return 0;
+    memcpy(s, b->ptr, b->len);
+    s[b->len] = '\0';
+    int found = strstr(s, needle) != NULL;
+    free(s);
+    return found;
+}
+
+static int32_t call(int32_t (*op)(const ConnInstance *, const uint8_t *, size_t, ConnBuf *, ConnBuf *),
+                    const ConnInstance *inst, const char *json, ConnBuf *out, ConnBuf *err) {
+    return op(inst, (const uint8_t *)json, strlen(json), out, err);
+}
+
+static const ConnPluginV1 *load(const char *path, int *log_count) {
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        fprintf(stderr, "dlopen: %s\n", dlerror());
+        return NULL;
+    }
+    /* dlsym returns void*; POSIX guarantees the conversion to a function pointer works. */
+    ConnAbiVersionFn version;
+    ConnPluginEntryFn entry;
+    *(void **)(&version) = dlsym(lib, "conn_abi_version");
+    *(void **)(&entry) = dlsym(lib, "conn_plugin_entry");
+    CHECK(version != NULL && entry != NULL, "entry symbols present");
+    if (version == NULL || entry == NULL) return NULL;
+    uint32_t v = version(); /* first call into the connector */
+    CHECK((v >> 16) == CONN_ABI_MAJOR, "ABI major matches");
+    ConnHostV1 host = {sizeof(ConnHostV1), CONN_ABI_MAJOR, CONN_ABI_MINOR, log_count, log_cb};
+    const ConnPluginV1 *table = NULL;
+    CHECK(entry(NULL, &table) == CONN_ERR_INVALID_ARG, "entry rejects NULL host");
+    ConnHostV1 wrong = host;
+    wrong.abi_major = CONN_ABI_MAJOR + 1;
+    CHECK(entry(&wrong, &table) == CONN_ERR_ABI_MISMATCH, "entry rejects another major");
+    CHECK(entry(&host, &table) == CONN_OK && table != NULL, "entry returns the table");
+    if (table == NULL) return NULL;
+    CHECK(table->struct_size >= sizeof(ConnPluginV1), "table covers v1.0");
+    CHECK(table->abi_major == CONN_ABI_MAJOR, "table major");
+    /* The library is never unloaded (dlclose would be unsound with connector threads). */
+    return table;
+}
+
+static ConnInstance *open_instance(const char *settings, ConnBuf *err) {
+    ConnInstance *inst = NULL;
+    int32_t st = vt->instance_new((const uint8_t *)settings, strlen(settings), &inst, err);
+    return st == CONN_OK ? inst : NULL;
+}
+
+static int run_fake(void) {
+    ConnBuf out = {0}, err = {0};
+
+    CHECK(vt->describe(&out, &err) == CONN_OK, "describe");
+    CHECK(buf_has(&out, "\"name\":\"fake\""), "descriptor names the connector");
+    vt->buf_free(&out);
+    CHECK(out.ptr == NULL && out.len == 0, "buf_free resets the buffer");
+    vt->buf_free(&out); /* double free is harmless */
+
+    ConnInstance *inst = open_instance("{\"v\":1,\"settings\":{\"fail_source_ids\":[\"bad\"]}}", &err);
+    CHECK(inst != NULL, "instance_new");
+
+    CHECK(call(vt->test, inst, "{\"v\":1}", &out, &err) == CONN_OK, "test");
+    CHECK(buf_has(&out, "reachable"), "test message");
+    vt->buf_free(&out);
+
+    const char *batch =
+        "{\"v\":1,\"records\":["
+        "{\"object_class\":\"user\",\"source_id\":\"a\",\"event\":\"upsert\",\"attributes\":{\"userName\":\"a\"}},"
+        "{\"object_class\":\"user\",\"source_id\":\"bad\",\"event\":\"upsert\",\"attributes\":{\"userName\":\"b\"}},"
+        "{\"object_class\":\"group\",\"source_id\":\"g\",\"event\":\"upsert\",\"attributes\":{\"displayName\":\"G\"},"
+        "\"members\":[{\"source_id\":\"a\",\"target_id\":\"F00000001\"}]}]}";
+    CHECK(call(vt->provision, inst, batch, &out, &err) == CONN_OK, "provision");
+    CHECK(buf_has(&out, "\"outcome\":\"created\""), "created outcome");
+    CHECK(buf_has(&out, "\"outcome\":\"failed\"") && buf_has(&out, "invalid_attribute"), "typed failure");
+    vt->buf_free(&out);
+
+    CHECK(call(vt->search, inst, "{\"v\":1,\"object_class\":\"user\",\"page_size\":10}", &out, &err) == CONN_OK, "search");
+    CHECK(buf_has(&out, "\"total\":1"), "search total");
+    vt->buf_free(&out);
+
+    /* Failure cases: NULL arguments, bad JSON, bad UTF-8. */
+    CHECK(vt->provision(NULL, (const uint8_t *)"{}", 2, &out, &err) == CONN_ERR_INVALID_ARG, "NULL instance");
+    CHECK(buf_has(&err, "instance is NULL"), "NULL instance message");
+    vt->buf_free(&err);
+    CHECK(vt->provision(inst, NULL, 4, &out, &err) == CONN_ERR_INVALID_ARG, "NULL request");
+    vt->buf_free(&err);
+    CHECK(vt->provision(inst, (const uint8_t *)"{}", 2, NULL, &err) == CONN_ERR_INVALID_ARG, "NULL out_response");
+    vt->buf_free(&err);
+    CHECK(call(vt->provision, inst, "{\"records\": [", &out, &err) == CONN_ERR_INVALID_ARG, "bad JSON");
+    CHECK(buf_has(&err, "not valid JSON"), "bad JSON message");
+    vt->buf_free(&err);
+    const uint8_t bad_utf8[] = {'{', 0xff, '}'};
+    CHECK(vt->provision(inst, bad_utf8, sizeof bad_utf8, &out, &err) == CONN_ERR_INVALID_ARG, "bad UTF-8");
+    vt->buf_free(&err);
+    CHECK(vt->provision(inst, (const uint8_t *)"{}", 2, &out, NULL) == CONN_OK, "NULL out_error allowed on success");
+    vt->buf_free(&out);
+    CHECK(vt->describe(NULL, &err) == CONN_ERR_INVALID_ARG, "describe NULL out");
+    vt->buf_free(&err);
+    CHECK(vt->instance_new((const uint8_t *)"{}", 2, NULL, &err) == CONN_ERR_INVALID_ARG, "instance_new NULL out");
+    vt->buf_free(&err);
+    ConnInstance *refused = NULL;
+    CHECK(vt->instance_new((const uint8_t *)"{\"settings\":{\"reject_open\":true}}", 33, &refused, &err) ==
+              CONN_ERR_CONNECTOR && refused == NULL, "instance_new refusal");
+    CHECK(buf_has(&err, "\"kind\":\"configuration\""), "refusal kind");
+    vt->buf_free(&err);
+
+    /* A panicking connector: status code, message, and the process lives on. */
+    ConnInstance *panicky = open_instance("{\"settings\":{\"panic_in\":\"provision\"}}", &err);
+    CHECK(panicky != NULL, "open panicky instance");
+    CHECK(call(vt->provision, panicky, "{\"records\":[]}", &out, &err) == CONN_ERR_PANIC, "panic becomes a status");
+    CHECK(buf_has(&err, "panicked"), "panic message");
+    vt->buf_free(&err);
+    vt->instance_free(panicky);
+    ConnInstance *unsupported = open_instance("{\"settings\":{\"unsupported\":[\"search\"]}}", &err);
+    CHECK(call(vt->search, unsupported, "{\"object_class\":\"user\"}", &out, &err) == CONN_ERR_UNSUPPORTED, "unsupported");
+    vt->buf_free(&err);
+    vt->instance_free(unsupported);
+
+    vt->instance_free(inst);
+    vt->instance_free(NULL);
+    return 0;
+}
+
+static int run_slack(const char *settings) {
+    ConnBuf out = {0}, err = {0};
+    CHECK(vt->describe(&out, &err) == CONN_OK, "describe");
+    CHECK(buf_has(&out, "\"name\":\"slack\""), "descriptor names slack");
+    vt->buf_free(&out);
+    ConnInstance *inst = open_instance(settings, &err);
+    CHECK(inst != NULL, "instance_new");
+    if (inst == NULL) {
+        fprintf(stderr, "%.*s\n", (int)err.len, (const char *)err.ptr);
+        vt->buf_free(&err);
+        return 1;
+    }
+    CHECK(call(vt->test, inst, "{\"v\":1}", &out, &err) == CONN_OK, "test against slack-sim");
+    vt->buf_free(&out);
+    vt->buf_free(&err);
+    const char *batch =
+        "{\"v\":1,\"records\":["
+        "{\"object_class\":\"user\",\"source_id\":\"c1\",\"event\":\"upsert\",\"attributes\":{\"userName\":\"c.host.one\","
+        "\"primaryEmail\":\"c.host.one@example.com\",\"givenName\":\"C\",\"familyName\":\"One\"}},"
+        "{\"object_class\":\"user\",\"source_id\":\"c2\",\"event\":\"upsert\",\"attributes\":{\"userName\":\"c.host.two\","
+        "\"primaryEmail\":\"c.host.two@example.com\",\"title\":\"Engineer\"}}]}";
+    CHECK(call(vt->provision, inst, batch, &out, &err) == CONN_OK, "provision into slack-sim");
+    CHECK(buf_has(&out, "\"outcome\":\"created\""), "users created");
+    CHECK(!buf_has(&out, "\"failed\""), "no failed record");
+    vt->buf_free(&out);
+    vt->buf_free(&err);
+    CHECK(call(vt->search, inst, "{\"object_class\":\"user\",\"page_size\":100}", &out, &err) == CONN_OK, "search");
+    CHECK(buf_has(&out, "c.host.two"), "search sees the new user");
+    vt->buf_free(&out);
+    vt->buf_free(&err);
+    vt->instance_free(inst);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s fake LIB | slack LIB SETTINGS_JSON\n", argv[0]);
+        return 2;
+    }
+    int log_count = 0;
+    vt = load(argv[2], &log_count);
+    if (vt != NULL) {
+        if (strcmp(argv[1], "fake") == 0) {
+            run_fake();
+            CHECK(log_count > 0, "connector logged through the host callback");
+        } else if (argc > 3) {
+            run_slack(argv[3]);
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 && passed > 0 ? 0 : 1;
+}
