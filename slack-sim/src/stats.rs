@@ -1,0 +1,62 @@
+//! Request counters served at `GET /_sim/stats`.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+struct Inner {
+    total: u64,
+    by_method: BTreeMap<String, u64>,
+    by_endpoint: BTreeMap<String, u64>,
+    by_status: BTreeMap<u16, u64>,
+    throttled: u64,
+    writes: u64,
+}
+
+/// Counters for SCIM requests (control endpoints are not counted).
+#[derive(Debug, Default)]
+pub struct Stats(Mutex<Inner>);
+
+impl Stats {
+    /// Records one answered request.
+    pub fn record(&self, method: &str, endpoint: &str, status: u16) {
+        let mut s = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        s.total += 1;
+        *s.by_method.entry(method.to_owned()).or_default() += 1;
+        *s.by_endpoint.entry(format!("{method} {endpoint}")).or_default() += 1;
+        *s.by_status.entry(status).or_default() += 1;
+        if status == 429 {
+            s.throttled += 1;
+        }
+        if method != "GET" && (200..300).contains(&status) {
+            s.writes += 1;
+        }
+    }
+
+    /// The counters as JSON.
+    pub fn to_json(&self) -> Value {
+        let s = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        json!({
+            "requests_total": s.total,
+            "by_method": s.by_method,
+            "by_endpoint": s.by_endpoint,
+            "by_status": s.by_status.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+            "throttled": s.throttled,
+            "writes": s.writes,
+        })
+    }
+
+    /// Zeroes every counter.
+    pub fn reset(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Inner::default();
+        }
+    }
+}
