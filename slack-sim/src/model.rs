@@ -339,6 +339,9 @@ impl User {
         }
         let mut values = Vec::new();
         for e in &els {
+            if !matches!(e, Value::Object(_) | Value::String(_)) {
+                return Err(Code::EmailsInvalid.into());
+            }
             match elem_value(e) {
                 Some(s) => values.push(((*e).clone(), s)),
                 None => return Err(Code::EmailEmpty.into()),

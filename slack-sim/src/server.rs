@@ -15,6 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
+use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -155,11 +156,20 @@ async fn scim(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: He
             let full = bytes.len().max(2);
             let keep = if fault == Fault::Drop { 0 } else { bytes.len() / 2 };
             parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(full));
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(bytes.slice(..keep)),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "slack-sim fault: connection dropped")),
-            ];
-            Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
+            let partial = bytes.slice(..keep);
+            // Flush the status line, headers and any partial body, then break the connection.
+            let stream = futures_util::stream::iter((keep > 0).then(|| Ok::<Bytes, std::io::Error>(partial))).chain(
+                futures_util::stream::once(async move {
+                    if keep > 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "slack-sim fault: connection dropped",
+                    ))
+                }),
+            );
+            Response::from_parts(parts, Body::from_stream(stream))
         }
         _ => resp,
     }

@@ -220,6 +220,18 @@ impl Store {
         }
     }
 
+    /// Checks that `id` looks like a Slack user id (`U`/`W` and uppercase alphanumerics).
+    pub fn decode_user_id(id: &str) -> Result<(), SimError> {
+        let ok = id.len() >= 3
+            && matches!(id.as_bytes()[0], b'U' | b'W')
+            && id.bytes().skip(1).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok {
+            Ok(())
+        } else {
+            Err(Code::CannotDecodeUserId.into())
+        }
+    }
+
     /// Looks a user up by id.
     pub fn user(&self, id: &str) -> Option<&User> {
         self.by_id.get(id).map(|&i| &self.users[i])
@@ -302,20 +314,9 @@ impl Store {
         if u.emails.len() == 2 && u.emails[0].eq_ignore_ascii_case(&u.emails[1]) {
             u.emails.truncate(1);
         }
-        // names
-        if mode == Mode::Create && u.given_name.is_empty() && u.family_name.is_empty() && !u.display_name.is_empty() {
-            u.given_name = u.display_name.clone();
-        }
-        for part in [&u.given_name, &u.family_name] {
-            if part.chars().count() > MAX_NAME_PART {
-                return Err(fail(Code::InvalidNameMaxlength));
-            }
-            if part.contains(['@', '<', '>', '&']) {
-                return Err(fail(Code::InvalidNameSpecials));
-            }
-        }
         // displayName
-        if u.display_name.trim().is_empty() {
+        let display_given = !u.display_name.trim().is_empty();
+        if !display_given {
             u.display_name = u.user_name.clone();
         }
         if u.display_name.starts_with('@') {
@@ -327,6 +328,18 @@ impl Store {
         if let Some(e) = existing {
             if self.settings.display_name_locked && e.display_name != u.display_name {
                 return Err(fail(Code::InvalidDisplayName));
+            }
+        }
+        // names
+        if mode == Mode::Create && display_given && u.given_name.is_empty() && u.family_name.is_empty() {
+            u.given_name = u.display_name.clone();
+        }
+        for part in [&u.given_name, &u.family_name] {
+            if part.chars().count() > MAX_NAME_PART {
+                return Err(fail(Code::InvalidNameMaxlength));
+            }
+            if part.contains(['@', '<', '>', '&']) {
+                return Err(fail(Code::InvalidNameSpecials));
             }
         }
         // emoji anywhere
@@ -393,6 +406,7 @@ impl Store {
         now: Instant,
         f: impl FnOnce(&mut User, &mut Effects) -> Result<(), SimError>,
     ) -> Result<(), SimError> {
+        Self::decode_user_id(id)?;
         let idx = *self.by_id.get(id).ok_or(Code::NoSuchUser)?;
         let old = self.users[idx].clone();
         if self.settings.token_is_admin && matches!(old.kind, Kind::Owner | Kind::PrimaryOwner) {
@@ -451,6 +465,7 @@ impl Store {
 
     /// DELETE /Users/{id}: deactivates (idempotent).
     pub fn deactivate_user(&mut self, id: &str, now: Instant) -> Result<(), SimError> {
+        Self::decode_user_id(id)?;
         let idx = *self.by_id.get(id).ok_or(Code::NoSuchUser)?;
         self.check_deactivatable(&self.users[idx])?;
         if self.settings.token_is_admin && matches!(self.users[idx].kind, Kind::Owner) {

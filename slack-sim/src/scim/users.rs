@@ -69,6 +69,7 @@ pub fn list(store: &Store, version: Version, base: &str, q: &ListQuery, now: Ins
 
 /// `GET /Users/{id}`.
 pub fn get(store: &Store, version: Version, base: &str, id: &str, now: Instant) -> Reply {
+    Store::decode_user_id(id)?;
     let u = store.user(id).ok_or(Code::NoSuchUser)?;
     Ok((200, Some(store.render(u, version, base, now))))
 }
