@@ -59,9 +59,9 @@ impl App {
 /// The router.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/scim/{*rest}", any(scim))
+        .route("/scim/{*rest}", any(scim).layer(axum::extract::DefaultBodyLimit::max(64 << 20)))
         .route("/_sim/reset", post(reset))
-        .route("/_sim/seed", post(seed))
+        .route("/_sim/seed", post(seed).layer(axum::extract::DefaultBodyLimit::max(1 << 30)))
         .route("/_sim/users", get(sim_users))
         .route("/_sim/groups", get(sim_groups))
         .route("/_sim/stats", get(sim_stats))
