@@ -83,7 +83,8 @@ async fn load(addr: &str, conns: usize, secs: f64, make: Arc<dyn Fn(u64) -> Vec<
     let mut tasks = Vec::new();
     let start = Instant::now();
     for _ in 0..conns {
-        let (addr, count, errors, next, make) = (addr.to_owned(), count.clone(), errors.clone(), next.clone(), make.clone());
+        let (addr, count, errors, next, make) =
+            (addr.to_owned(), count.clone(), errors.clone(), next.clone(), make.clone());
         tasks.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(&addr).await.expect("connect");
             s.set_nodelay(true).ok();
@@ -110,7 +111,9 @@ async fn load(addr: &str, conns: usize, secs: f64, make: Arc<dyn Fn(u64) -> Vec<
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -143,7 +146,8 @@ fn main() {
     let id = created["id"].as_str().expect("id").to_owned();
     let host = addr.clone();
     let get_req: Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync> = Arc::new(move |_| {
-        format!("GET /scim/v2/Users/{id} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").into_bytes()
+        format!("GET /scim/v2/Users/{id} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")
+            .into_bytes()
     });
     let host = addr.clone();
     let unique = Arc::new(AtomicU64::new(0));

@@ -1,0 +1,221 @@
+//! Slack SCIM over HTTPS: pacing, a concurrency limit, retries with `Retry-After` and jittered
+//! backoff, and error parsing. The token is sent only in the `Authorization` header and never logged.
+
+use crate::errors::{self, SlackError};
+use crate::pacing::{Endpoint, Pacer};
+use crate::settings::Settings;
+use connector_abi::payload::{ErrorInfo, ErrorKind};
+use connector_abi::Logger;
+use rand::Rng;
+use reqwest::Method;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why a request did not produce a usable answer.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Slack answered with an error.
+    Slack(SlackError),
+    /// No usable answer: connection refused or dropped, timeout, truncated or undecodable body. The
+    /// request may or may not have been applied.
+    Transport {
+        /// What happened (no secrets).
+        message: String,
+        /// Whether it was a timeout.
+        timeout: bool,
+    },
+}
+
+impl Failure {
+    /// The ABI error.
+    pub fn to_error_info(&self) -> ErrorInfo {
+        match self {
+            Failure::Slack(e) => e.to_error_info(),
+            Failure::Transport { message, timeout: true } => {
+                ErrorInfo::new(ErrorKind::Timeout, format!("Slack did not answer in time: {message}")).retryable()
+            }
+            Failure::Transport { message, .. } => {
+                ErrorInfo::new(ErrorKind::ConnectionFailed, format!("no usable answer from Slack: {message}"))
+                    .retryable()
+            }
+        }
+    }
+
+    /// The Slack error code, if Slack answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Failure::Slack(e) => Some(e.code.as_str()),
+            Failure::Transport { .. } => None,
+        }
+    }
+
+    /// Whether the request might have been applied although we got no success answer.
+    pub fn maybe_applied(&self) -> bool {
+        match self {
+            Failure::Transport { .. } => true,
+            Failure::Slack(e) => e.status >= 500,
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Parsed body (`Null` when empty).
+    pub body: Value,
+}
+
+/// The Slack SCIM client of one connector instance.
+pub struct Client {
+    http: reqwest::Client,
+    api_base: String,
+    token: String,
+    pacer: Pacer,
+    permits: tokio::sync::Semaphore,
+    time_scale: f64,
+    max_retries: u32,
+    log: Logger,
+    requests: AtomicU64,
+}
+
+fn transport(e: &reqwest::Error) -> Failure {
+    // reqwest's messages name the URL (never the token, which lives in a header only).
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    Failure::Transport { message, timeout: e.is_timeout() }
+}
+
+impl Client {
+    /// A client for `settings` (no network is touched).
+    pub fn new(settings: &Settings, log: Logger) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .https_only(!settings.base_url.starts_with("http://"))
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(settings.max_concurrency)
+            .user_agent(concat!("provisioner-connector-slack/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Client {
+            http,
+            api_base: settings.api_base(),
+            token: settings.token.clone(),
+            pacer: Pacer::new(settings.rate_limit_share, settings.rate_limit_time_scale),
+            permits: tokio::sync::Semaphore::new(settings.max_concurrency),
+            time_scale: settings.rate_limit_time_scale,
+            max_retries: settings.max_retries,
+            log,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Requests sent so far by this instance.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    async fn once(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        endpoint: Endpoint,
+    ) -> Result<Answer, Failure> {
+        self.pacer.acquire(endpoint).await;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Failure::Transport { message: "client closed".into(), timeout: false })?;
+        let mut rb = self
+            .http
+            .request(method.clone(), format!("{}{}", self.api_base, path))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(b) = body {
+            rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8").body(b.to_string());
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = rb.send().await.map_err(|e| transport(&e))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
+        if (200..300).contains(&status) {
+            let body = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).map_err(|e| Failure::Transport {
+                    message: format!("undecodable answer ({} bytes): {e}", bytes.len()),
+                    timeout: false,
+                })?
+            };
+            return Ok(Answer { status, body });
+        }
+        Err(Failure::Slack(errors::parse(status, &bytes, retry_after)))
+    }
+
+    /// Sends a request, retrying throttling (after `Retry-After`), 5xx and transport failures with
+    /// jittered exponential backoff. With `repeatable: false` (a create), a failure that may have been
+    /// applied is returned at once so the caller can look the object up before trying again.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        endpoint: Endpoint,
+        repeatable: bool,
+    ) -> Result<Answer, Failure> {
+        let mut attempt = 0u32;
+        loop {
+            let result = self.once(&method, path, body, endpoint).await;
+            let failure = match result {
+                Ok(a) => return Ok(a),
+                Err(f) => f,
+            };
+            let retry = match &failure {
+                Failure::Slack(e)
+                    if e.status == 429 || matches!(e.code.as_str(), "too_many_requests" | "resource_locked") =>
+                {
+                    true
+                }
+                f if f.maybe_applied() => repeatable,
+                _ => false,
+            };
+            if !retry || attempt >= self.max_retries {
+                return Err(failure);
+            }
+            let delay = match &failure {
+                Failure::Slack(e) if e.status == 429 => {
+                    // Retry-After is in Slack seconds; default 20 s when absent (as slacktivate does).
+                    let secs = e.retry_after_secs.unwrap_or(20.0) / self.time_scale;
+                    Duration::from_secs_f64(secs * rand::rng().random_range(1.0..1.1))
+                }
+                _ => {
+                    let base = 0.1 * 2f64.powi(attempt as i32);
+                    Duration::from_secs_f64(base.min(5.0) * rand::rng().random_range(0.5..1.0))
+                }
+            };
+            self.log.debug(&format!(
+                "{method} {path}: retry {} in {:?} after {:?}",
+                attempt + 1,
+                delay,
+                failure.code().unwrap_or("transport failure")
+            ));
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
