@@ -1,0 +1,84 @@
+//! The audit log: one JSON line per provisioning event, with PingFederate's fields (time, cycle id,
+//! channel, event type, source id, target id, success, non-success cause). No attribute values, so no
+//! masked value or secret can reach it.
+
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One audit line.
+#[derive(Debug, Serialize)]
+pub struct AuditEvent<'a> {
+    pub time: String,
+    pub cycle_id: i64,
+    pub channel: &'a str,
+    pub event_type: &'a str,
+    pub object_class: &'a str,
+    pub source_id: &'a str,
+    pub target_id: Option<&'a str>,
+    pub is_success: bool,
+    pub outcome: &'a str,
+    pub non_success_cause: Option<&'a str>,
+}
+
+/// An append-only JSON-lines file.
+pub struct Audit {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+/// RFC 3339 UTC time for now.
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+impl Audit {
+    /// Opens (appending, creating) the log.
+    pub fn open(path: &Path) -> std::io::Result<Audit> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Audit { path: path.to_owned(), file: Mutex::new(file) })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends events (one write per batch).
+    pub fn write(&self, events: &[AuditEvent<'_>]) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(events.len() * 200);
+        for e in events {
+            serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
+            buf.push(b'\n');
+        }
+        let mut f = match self.file.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f.write_all(&buf)?;
+        f.flush()
+    }
+}

@@ -1,0 +1,454 @@
+//! The configuration file (TOML): connections, their channels, and the engine. Errors name the file,
+//! the line and the key.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A configuration error, located.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {key}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// The key path, e.g. `connections[0].channels[1].mapping.userName`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_interval() -> u64 {
+    60
+}
+fn default_batch() -> usize {
+    100
+}
+fn default_threads() -> usize {
+    1
+}
+fn default_timeout() -> u64 {
+    60
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Engine settings.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Target connections.
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Seconds between cycles (PingFederate's default: 60).
+    #[serde(default = "default_interval")]
+    pub cycle_interval_seconds: u64,
+    /// SQLite state database.
+    #[serde(default = "default_state")]
+    pub state_db: PathBuf,
+    /// Audit log (JSON lines).
+    #[serde(default = "default_audit")]
+    pub audit_log: PathBuf,
+    /// `human` or `json` logs on stderr.
+    #[serde(default)]
+    pub log_format: Option<String>,
+    /// Retry backoff for failed ("dirty") records: first delay, in seconds (doubles per attempt).
+    #[serde(default = "default_backoff")]
+    pub retry_backoff_seconds: u64,
+    /// Longest retry backoff, in seconds.
+    #[serde(default = "default_backoff_max")]
+    pub retry_backoff_max_seconds: u64,
+}
+
+fn default_state() -> PathBuf {
+    PathBuf::from("provisioner-state.db")
+}
+fn default_audit() -> PathBuf {
+    PathBuf::from("provisioner-audit.jsonl")
+}
+fn default_backoff() -> u64 {
+    30
+}
+fn default_backoff_max() -> u64 {
+    3600
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cycle_interval_seconds: default_interval(),
+            state_db: default_state(),
+            audit_log: default_audit(),
+            log_format: None,
+            retry_backoff_seconds: default_backoff(),
+            retry_backoff_max_seconds: default_backoff_max(),
+        }
+    }
+}
+
+/// A secret's source: never inline only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// Environment variable holding the secret.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// File holding the secret (trailing newline removed).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// A connection: a connector library and its target settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// Name, unique.
+    pub name: String,
+    /// Path of the connector library (relative paths are relative to the config file).
+    pub connector: PathBuf,
+    /// Whether the connection is active.
+    #[serde(default = "default_true")]
+    pub active: bool,
+    /// Target settings (non-secret), checked against the connector's descriptor.
+    #[serde(default)]
+    pub settings: toml::Table,
+    /// Confidential settings, from an environment variable or a file.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// Channels.
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+}
+
+/// Where a channel reads from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// An LDIF file (a full snapshot each cycle).
+    Ldif {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A CSV file with a header row (a full snapshot each cycle).
+    Csv {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The source location: base DN plus a filter, or a group DN.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    /// Entries under this DN (suffix match); empty means all.
+    #[serde(default)]
+    pub base_dn: String,
+    /// An LDAP filter the user entries must match.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Only members of this group (by DN).
+    #[serde(default)]
+    pub group_dn: Option<String>,
+    /// Follow nested groups under `group_dn`.
+    #[serde(default)]
+    pub nested: bool,
+}
+
+/// How a user's account status is read (PingFederate's account status algorithms).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "algorithm", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AccountStatus {
+    /// A flag attribute: the account is disabled when `attribute` equals `disabled_value`
+    /// (case-insensitive); absent means active.
+    Flag {
+        /// e.g. `nsAccountLock`.
+        attribute: String,
+        /// e.g. `true`.
+        #[serde(default = "default_flag_value")]
+        disabled_value: String,
+    },
+    /// Active Directory's `userAccountControl`: bit 2 (ACCOUNTDISABLE) set means disabled.
+    ActiveDirectory {
+        /// Usually `userAccountControl`.
+        #[serde(default = "default_uac")]
+        attribute: String,
+    },
+}
+
+fn default_flag_value() -> String {
+    "true".into()
+}
+fn default_uac() -> String {
+    "userAccountControl".into()
+}
+
+/// Groups of a channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsConfig {
+    /// Group entries under this DN.
+    #[serde(default)]
+    pub base_dn: String,
+    /// Filter for group entries.
+    #[serde(default = "default_group_filter")]
+    pub filter: String,
+    /// Attribute listing member DNs (`member`, `uniqueMember`).
+    #[serde(default = "default_member_attr")]
+    pub member_attribute: String,
+    /// Alternatively: users list their groups' DNs or names in this attribute (e.g. `memberOf`).
+    #[serde(default)]
+    pub member_of_attribute: Option<String>,
+    /// Template for the Slack group name.
+    #[serde(default = "default_group_name")]
+    pub name: String,
+    /// Expand nested groups (members that are groups).
+    #[serde(default)]
+    pub nested: bool,
+}
+
+fn default_group_filter() -> String {
+    "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))".into()
+}
+fn default_member_attr() -> String {
+    "member".into()
+}
+fn default_group_name() -> String {
+    "{cn}".into()
+}
+
+/// One target attribute's mapping (PingFederate's `saasFieldInfo`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMapping {
+    /// Source attribute; or `attributes` for the first one with a value.
+    #[serde(default)]
+    pub attribute: Option<String>,
+    /// Source attributes, first non-empty wins.
+    #[serde(default)]
+    pub attributes: Vec<String>,
+    /// A template, e.g. `{givenName} {sn}`, with filters `{mail|localpart|lower|first:21}`.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Value when the source has none.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Set on create only; later changes are not sent.
+    #[serde(default)]
+    pub create_only: bool,
+    /// Trim white space (default on).
+    #[serde(default = "default_true")]
+    pub trim: bool,
+    /// `lower`, `upper` or `none`.
+    #[serde(default)]
+    pub case: Option<String>,
+    /// `extract_cn_from_dn` or `extract_username_from_email`.
+    #[serde(default)]
+    pub parser: Option<String>,
+    /// Never shown in logs, plans or the audit (values are hashed in state).
+    #[serde(default)]
+    pub masked: bool,
+}
+
+/// A channel: a source location mapped to a target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// Name, unique across connections.
+    pub name: String,
+    /// Whether the channel runs.
+    #[serde(default = "default_true")]
+    pub active: bool,
+    /// The source.
+    pub source: SourceConfig,
+    /// Attribute holding each entry's stable id (`entryUUID`, `objectGUID`, a CSV column).
+    #[serde(default = "default_id_attr")]
+    pub id_attribute: String,
+    /// Which user entries.
+    #[serde(default)]
+    pub location: Location,
+    /// Account status rule; absent: every user is active.
+    #[serde(default)]
+    pub account_status: Option<AccountStatus>,
+    /// Target attribute → mapping.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, FieldMapping>,
+    /// Groups; absent: no groups.
+    #[serde(default)]
+    pub groups: Option<GroupsConfig>,
+    /// Records per `provision` call.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Batches in flight at once.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// Per-operation timeout, seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_id_attr() -> String {
+    "entryUUID".into()
+}
+
+/// The line of the first occurrence of `needle` in `text` at or after `from_line` (1-based; 0 if none).
+pub fn line_of(text: &str, needle: &str, from_line: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find(|(_, l)| l.trim_start().starts_with(needle) || l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .unwrap_or(0)
+}
+
+/// A loaded configuration with its file and text (for locating later errors).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The parsed configuration, with relative paths resolved against the file's directory.
+    pub config: Config,
+    /// The file.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+}
+
+impl Loaded {
+    /// An error about `key`, located at the line where `needle` first appears.
+    pub fn error(&self, key: impl Into<String>, needle: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.path.display().to_string(),
+            line: line_of(&self.text, needle, 1),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn resolve(base: &Path, p: &mut PathBuf) {
+    if p.is_relative() {
+        *p = base.join(&*p);
+    }
+}
+
+/// Reads, parses and checks the file.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: 0,
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and checks `text` as the file `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Loaded, ConfigError> {
+    let mut config: Config = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1)).unwrap_or(0);
+        ConfigError { file: path.display().to_string(), line, key: "(syntax)".into(), message: e.message().to_owned() }
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    resolve(&base, &mut config.engine.state_db);
+    resolve(&base, &mut config.engine.audit_log);
+    for c in &mut config.connections {
+        resolve(&base, &mut c.connector);
+        for s in c.secrets.values_mut() {
+            if let Some(f) = s.file.as_mut() {
+                resolve(&base, f);
+            }
+        }
+        for ch in &mut c.channels {
+            match &mut ch.source {
+                SourceConfig::Ldif { path } | SourceConfig::Csv { path } => resolve(&base, path),
+            }
+        }
+    }
+    let loaded = Loaded { config, path: path.to_owned(), text: text.to_owned() };
+    check(&loaded)?;
+    Ok(loaded)
+}
+
+fn check(l: &Loaded) -> Result<(), ConfigError> {
+    let c = &l.config;
+    if c.engine.cycle_interval_seconds == 0 {
+        return Err(l.error("engine.cycle_interval_seconds", "cycle_interval_seconds", "must be at least 1"));
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut channel_names = std::collections::HashSet::new();
+    for (i, conn) in c.connections.iter().enumerate() {
+        let key = format!("connections[{i}]");
+        if !names.insert(conn.name.clone()) {
+            return Err(l.error(
+                format!("{key}.name"),
+                &format!("\"{}\"", conn.name),
+                format!("duplicate connection name `{}`", conn.name),
+            ));
+        }
+        for (s, r) in &conn.secrets {
+            if r.env.is_none() == r.file.is_none() {
+                return Err(l.error(format!("{key}.secrets.{s}"), s, "give exactly one of `env` or `file`"));
+            }
+        }
+        for (j, ch) in conn.channels.iter().enumerate() {
+            let ckey = format!("{key}.channels[{j}]");
+            if !channel_names.insert(ch.name.clone()) {
+                return Err(l.error(
+                    format!("{ckey}.name"),
+                    &format!("\"{}\"", ch.name),
+                    format!("duplicate channel name `{}`", ch.name),
+                ));
+            }
+            if ch.batch_size == 0 || ch.batch_size > 10_000 {
+                return Err(l.error(format!("{ckey}.batch_size"), "batch_size", "must be 1 to 10000"));
+            }
+            if ch.threads == 0 || ch.threads > 64 {
+                return Err(l.error(format!("{ckey}.threads"), "threads", "must be 1 to 64"));
+            }
+            if let Some(f) = &ch.location.filter {
+                crate::ldapfilter::parse(f)
+                    .map_err(|e| l.error(format!("{ckey}.location.filter"), "filter", e.to_string()))?;
+            }
+            if let Some(g) = &ch.groups {
+                crate::ldapfilter::parse(&g.filter)
+                    .map_err(|e| l.error(format!("{ckey}.groups.filter"), "filter", e.to_string()))?;
+                crate::mapping::Template::parse(&g.name)
+                    .map_err(|e| l.error(format!("{ckey}.groups.name"), "name", e))?;
+            }
+            if ch.mapping.is_empty() {
+                return Err(l.error(
+                    format!("{ckey}.mapping"),
+                    &ch.name,
+                    "a channel needs at least one mapped attribute",
+                ));
+            }
+            for (target, m) in &ch.mapping {
+                crate::mapping::FieldPlan::compile(target, m)
+                    .map_err(|e| l.error(format!("{ckey}.mapping.{target}"), target, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads a secret's value.
+pub fn read_secret(name: &str, r: &SecretRef) -> Result<String, String> {
+    if let Some(var) = &r.env {
+        return std::env::var(var).map_err(|_| format!("secret `{name}`: environment variable `{var}` is not set"));
+    }
+    if let Some(f) = &r.file {
+        return std::fs::read_to_string(f)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| format!("secret `{name}`: cannot read {}: {e}", f.display()));
+    }
+    Err(format!("secret `{name}` has no source"))
+}

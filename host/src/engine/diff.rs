@@ -1,0 +1,245 @@
+//! Deciding what to send: a source entry's desired state against the state store's last provisioned
+//! state. Unchanged records produce nothing.
+
+use crate::mapping::Mapping;
+use crate::state::{Row, Status};
+use connector_abi::payload::{Attributes, Event, MemberRef, ObjectClass, Record};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// What the host intends for a record (the audit's event type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Intent {
+    Create,
+    Update,
+    Reactivate,
+    Disable,
+    Delete,
+    GroupCreate,
+    GroupUpdate,
+    GroupDelete,
+}
+
+impl Intent {
+    /// The audit name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::Create => "CREATE",
+            Intent::Update => "UPDATE",
+            Intent::Reactivate => "REACTIVATE",
+            Intent::Disable => "DISABLE",
+            Intent::Delete => "DELETE",
+            Intent::GroupCreate => "GROUP_CREATE",
+            Intent::GroupUpdate => "GROUP_UPDATE",
+            Intent::GroupDelete => "GROUP_DELETE",
+        }
+    }
+}
+
+/// An object's desired state, computed from the source.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub source_id: String,
+    pub attrs: Attributes,
+    pub attr_hashes: BTreeMap<String, String>,
+    pub hash: String,
+    pub active: bool,
+}
+
+/// A short hex SHA-256.
+pub fn short_hash(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Desired {
+    /// Hashes mapped attributes (values are never stored, only these hashes).
+    pub fn new(source_id: String, attrs: Attributes, active: bool) -> Desired {
+        let attr_hashes: BTreeMap<String, String> =
+            attrs.iter().map(|(k, v)| (k.clone(), short_hash(v.to_string().as_bytes()))).collect();
+        let mut all = String::new();
+        for (k, h) in &attr_hashes {
+            all.push_str(k);
+            all.push('=');
+            all.push_str(h);
+            all.push(';');
+        }
+        Desired { source_id, attrs, hash: short_hash(all.as_bytes()), attr_hashes, active }
+    }
+}
+
+/// A record to send, with what to store when it succeeds.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub intent: Intent,
+    pub record: Record,
+    /// Status after success.
+    pub status: Status,
+    pub hash: String,
+    pub attr_hashes: BTreeMap<String, String>,
+    /// Group members (user source ids) to record after success.
+    pub members: Vec<String>,
+}
+
+/// What to do with a user the source has.
+pub enum Decision {
+    /// Nothing to send.
+    Nothing,
+    /// Nothing to send, but the row was dirty: clear it.
+    ClearDirty,
+    /// Failed before and its backoff has not passed.
+    Deferred,
+    /// Send this.
+    Send(Box<Planned>),
+}
+
+fn user_record(d: &Desired, target: Option<String>, event: Event, changed: Option<Vec<String>>) -> Record {
+    Record {
+        object_class: ObjectClass::User,
+        source_id: d.source_id.clone(),
+        target_id: target,
+        event,
+        attributes: d.attrs.clone(),
+        changed,
+        members: vec![],
+        previous_members: None,
+    }
+}
+
+/// Decides for a user present in the source location.
+pub fn decide_user(row: Option<&Row>, d: &Desired, mapping: &Mapping, now: i64) -> Decision {
+    if let Some(r) = row {
+        if r.dirty && r.next_attempt_at > now {
+            return Decision::Deferred;
+        }
+    }
+    let planned = |intent, event, target, changed, status| {
+        Decision::Send(Box::new(Planned {
+            intent,
+            record: user_record(d, target, event, changed),
+            status,
+            hash: d.hash.clone(),
+            attr_hashes: d.attr_hashes.clone(),
+            members: vec![],
+        }))
+    };
+    let settled = |r: &Row| if r.dirty { Decision::ClearDirty } else { Decision::Nothing };
+    match row {
+        Some(r) if r.target_id.is_some() => {
+            let changed: Vec<String> = d
+                .attr_hashes
+                .iter()
+                .filter(|(k, h)| r.attr_hashes.get(*k) != Some(*h) && !mapping.create_only(k))
+                .map(|(k, _)| k.clone())
+                .chain(r.attr_hashes.keys().filter(|k| !d.attr_hashes.contains_key(*k)).cloned())
+                .collect();
+            match (d.active, r.status) {
+                (true, Status::Active) if changed.is_empty() => settled(r),
+                (true, Status::Active) => {
+                    planned(Intent::Update, Event::Upsert, r.target_id.clone(), Some(changed), Status::Active)
+                }
+                (true, _) => {
+                    let mut c = changed;
+                    c.push("active".into());
+                    planned(Intent::Reactivate, Event::Upsert, r.target_id.clone(), Some(c), Status::Active)
+                }
+                (false, Status::Active) => {
+                    planned(Intent::Disable, Event::Disable, r.target_id.clone(), None, Status::Disabled)
+                }
+                (false, _) => settled(r),
+            }
+        }
+        // Never created (or a create whose outcome is unknown after a crash: the connector matches it).
+        Some(r) if r.hash == d.hash && !r.dirty && (r.status == Status::Disabled) == !d.active => Decision::Nothing,
+        _ if d.active => planned(Intent::Create, Event::Upsert, None, None, Status::Active),
+        Some(r) if r.status == Status::Disabled && r.hash == d.hash && !r.dirty => Decision::Nothing,
+        _ => planned(Intent::Disable, Event::Disable, None, None, Status::Disabled),
+    }
+}
+
+/// A user that left the source (or its location).
+pub fn decide_gone(row: &Row, object_class: ObjectClass, now: i64) -> Option<Planned> {
+    if row.status == Status::Removed || (row.dirty && row.next_attempt_at > now) {
+        return None;
+    }
+    let intent = if object_class == ObjectClass::User { Intent::Delete } else { Intent::GroupDelete };
+    Some(Planned {
+        intent,
+        record: Record {
+            object_class,
+            source_id: row.source_id.clone(),
+            target_id: row.target_id.clone(),
+            event: Event::Delete,
+            attributes: Attributes::new(),
+            changed: None,
+            members: vec![],
+            previous_members: None,
+        },
+        status: Status::Removed,
+        hash: row.hash.clone(),
+        attr_hashes: row.attr_hashes.clone(),
+        members: vec![],
+    })
+}
+
+/// A group's desired state.
+#[derive(Debug, Clone)]
+pub struct DesiredGroup {
+    pub source_id: String,
+    pub name: String,
+    /// Member user source ids (active, provisioned).
+    pub members: Vec<String>,
+}
+
+/// Decides for a group present in the source.
+pub fn decide_group(
+    row: Option<&Row>,
+    g: &DesiredGroup,
+    previous: Option<&Vec<String>>,
+    target_of: &dyn Fn(&str) -> Option<String>,
+    now: i64,
+) -> Decision {
+    let mut attrs = Attributes::new();
+    attrs.insert("displayName".into(), serde_json::Value::String(g.name.clone()));
+    let mut hashes = BTreeMap::new();
+    hashes.insert("displayName".to_owned(), short_hash(g.name.as_bytes()));
+    hashes.insert("members".to_owned(), short_hash(g.members.join("\n").as_bytes()));
+    let hash = short_hash(format!("{}|{}", hashes["displayName"], hashes["members"]).as_bytes());
+    if let Some(r) = row {
+        if r.dirty && r.next_attempt_at > now {
+            return Decision::Deferred;
+        }
+        if r.target_id.is_some() && r.status == Status::Active && r.hash == hash {
+            return if r.dirty { Decision::ClearDirty } else { Decision::Nothing };
+        }
+    }
+    let refs = |ids: &[String]| -> Vec<MemberRef> {
+        ids.iter().map(|id| MemberRef { source_id: id.clone(), target_id: target_of(id) }).collect()
+    };
+    let existing = row.and_then(|r| r.target_id.clone()).filter(|_| row.is_some_and(|r| r.status == Status::Active));
+    let changed: Vec<String> = match row {
+        Some(r) if existing.is_some() => {
+            hashes.iter().filter(|(k, h)| r.attr_hashes.get(*k) != Some(*h)).map(|(k, _)| k.clone()).collect()
+        }
+        _ => Vec::new(),
+    };
+    let intent = if existing.is_some() { Intent::GroupUpdate } else { Intent::GroupCreate };
+    Decision::Send(Box::new(Planned {
+        intent,
+        record: Record {
+            object_class: ObjectClass::Group,
+            source_id: g.source_id.clone(),
+            target_id: existing.clone(),
+            event: Event::Upsert,
+            attributes: attrs,
+            changed: existing.as_ref().map(|_| changed),
+            members: refs(&g.members),
+            previous_members: existing.as_ref().and(previous).map(|p| refs(p)),
+        },
+        status: Status::Active,
+        hash,
+        attr_hashes: hashes,
+        members: g.members.clone(),
+    }))
+}
