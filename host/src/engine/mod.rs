@@ -395,6 +395,34 @@ fn outcome_name(o: Outcome) -> &'static str {
     }
 }
 
+/// For `plan`: the user rows as they would be after the planned user events succeed.
+fn predicted(rows: &HashMap<String, Row>, planned: &[PlannedView]) -> HashMap<String, Row> {
+    let mut out = rows.clone();
+    for p in planned.iter().filter(|p| p.object_class == "user") {
+        let status = match p.event_type.as_str() {
+            "CREATE" | "UPDATE" | "REACTIVATE" => Status::Active,
+            "DISABLE" => Status::Disabled,
+            _ => Status::Removed,
+        };
+        let row = out.entry(p.source_id.clone()).or_insert_with(|| Row {
+            source_id: p.source_id.clone(),
+            target_id: None,
+            hash: String::new(),
+            attr_hashes: Default::default(),
+            status,
+            dirty: false,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        });
+        row.status = status;
+        if row.target_id.is_none() && status == Status::Active {
+            row.target_id = Some("(new)".into());
+        }
+    }
+    out
+}
+
 fn desired_groups(
     rt: &ChannelRuntime,
     g: &GroupsConfig,
@@ -566,7 +594,8 @@ fn cycle_body(
         if opts.stop.load(Ordering::SeqCst) {
             return Ok(report);
         }
-        let user_rows = if opts.dry_run { user_rows.clone() } else { state.rows(Table::Users, &channel)? };
+        let user_rows =
+            if opts.dry_run { predicted(&user_rows, &report.planned) } else { state.rows(Table::Users, &channel)? };
         let group_rows = state.rows(Table::Groups, &channel)?;
         let memberships = state.memberships(&channel)?;
         let target_of = |id: &str| user_rows.get(id).and_then(|r| r.target_id.clone());

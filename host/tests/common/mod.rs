@@ -1,0 +1,213 @@
+//! A harness: a temp directory with an LDIF source and a config, a slack-sim, and the real
+//! `provisioner` binary with the real connector library.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use slack_sim::{SimConfig, SimServer};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const TOKEN: &str = "xoxp-e2e-SECRET-4f8b2c91d7";
+pub const MASKED: &str = "EMP-MASKED-77123";
+
+pub fn artifact_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|p| p.parent()).unwrap().to_path_buf()
+}
+
+pub struct Person {
+    pub uid: String,
+    pub title: String,
+    pub ou: String,
+    pub locked: bool,
+    pub employee_number: String,
+}
+
+pub fn person(uid: &str) -> Person {
+    Person {
+        uid: uid.into(),
+        title: "Engineer".into(),
+        ou: "People".into(),
+        locked: false,
+        employee_number: format!("E-{uid}"),
+    }
+}
+
+pub fn ldif(people: &[Person], groups: &[(&str, Vec<&str>)]) -> String {
+    let mut s = String::from("version: 1\n\n");
+    for p in people {
+        s.push_str(&format!(
+            "dn: uid={uid},ou={ou},dc=example,dc=com\nobjectClass: inetOrgPerson\nentryUUID: uuid-{uid}\nuid: {uid}\ngivenName: {uid}\nsn: Test\nmail: {uid}@example.com\ntitle: {title}\nemployeeNumber: {emp}\n",
+            uid = p.uid, ou = p.ou, title = p.title, emp = p.employee_number
+        ));
+        if p.locked {
+            s.push_str("nsAccountLock: true\n");
+        }
+        s.push('\n');
+    }
+    for (cn, members) in groups {
+        s.push_str(&format!(
+            "dn: cn={cn},ou=Groups,dc=example,dc=com\nobjectClass: groupOfNames\nentryUUID: group-{cn}\ncn: {cn}\n"
+        ));
+        for m in members {
+            s.push_str(&format!("member: uid={m},ou=People,dc=example,dc=com\n"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+pub struct Host {
+    pub dir: tempfile::TempDir,
+    pub sim: SimServer,
+    pub http: reqwest::blocking::Client,
+}
+
+impl Host {
+    pub fn new(sim: SimConfig) -> Host {
+        let sim = SimServer::start(SimConfig { token: TOKEN.into(), ..sim }).unwrap();
+        Host { dir: tempfile::tempdir().unwrap(), sim, http: reqwest::blocking::Client::new() }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write_ldif(&self, text: &str) {
+        std::fs::write(self.path("directory.ldif"), text).unwrap();
+    }
+
+    /// Writes the config; `extra_settings` are TOML lines appended to [connections.settings].
+    pub fn write_config(&self, extra_settings: &str, engine_extra: &str) {
+        let cfg = format!(
+            r#"
+[engine]
+cycle_interval_seconds = 1
+state_db = "state.db"
+audit_log = "audit.jsonl"
+retry_backoff_seconds = 0
+{engine_extra}
+
+[[connections]]
+name = "slack"
+connector = "{lib}"
+
+[connections.settings]
+apiVersion = "v2"
+baseUrl = "{base}/scim"
+rateLimitTimeScale = 10000.0
+{extra_settings}
+
+[connections.secrets]
+accessToken = {{ env = "E2E_SLACK_TOKEN" }}
+
+[[connections.channels]]
+name = "people"
+source = {{ type = "ldif", path = "directory.ldif" }}
+batch_size = 10
+
+[connections.channels.location]
+base_dn = "ou=People,dc=example,dc=com"
+filter = "(objectClass=inetOrgPerson)"
+
+[connections.channels.account_status]
+algorithm = "flag"
+attribute = "nsAccountLock"
+
+[connections.channels.groups]
+base_dn = "ou=Groups,dc=example,dc=com"
+
+[connections.channels.mapping]
+userName = {{ attribute = "uid" }}
+primaryEmail = {{ attribute = "mail" }}
+givenName = {{ attribute = "givenName" }}
+familyName = {{ attribute = "sn" }}
+title = {{ attribute = "title" }}
+employeeNumber = {{ attribute = "employeeNumber", masked = true }}
+"#,
+            lib = artifact_dir().join("libconnector_slack.so").display(),
+            base = self.sim.base_url(),
+        );
+        std::fs::write(self.path("provisioner.toml"), cfg).unwrap();
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_provisioner"));
+        c.arg("--config")
+            .arg(self.path("provisioner.toml"))
+            .args(args)
+            .env("E2E_SLACK_TOKEN", TOKEN)
+            .env("PROVISIONER_LOG", "debug");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().unwrap();
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("all-output.log")).unwrap();
+        std::io::Write::write_all(&mut log, &out.stdout).unwrap();
+        std::io::Write::write_all(&mut log, &out.stderr).unwrap();
+        out
+    }
+
+    pub fn sync(&self) -> Output {
+        let out = self.run(&["sync", "--once"]);
+        assert!(
+            out.status.success(),
+            "sync failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn users(&self) -> Vec<Value> {
+        let v: Value = self.http.get(format!("{}/_sim/users", self.sim.base_url())).send().unwrap().json().unwrap();
+        v["users"].as_array().unwrap().clone()
+    }
+
+    pub fn user(&self, name: &str) -> Option<Value> {
+        self.users().into_iter().find(|u| u["userName"] == name)
+    }
+
+    pub fn groups(&self) -> Vec<Value> {
+        let v: Value = self.http.get(format!("{}/_sim/groups", self.sim.base_url())).send().unwrap().json().unwrap();
+        v["groups"].as_array().unwrap().clone()
+    }
+
+    pub fn group_members(&self, name: &str) -> Vec<String> {
+        let g = self.groups().into_iter().find(|g| g["displayName"] == name).unwrap();
+        let ids: Vec<String> =
+            g["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_owned()).collect();
+        let users = self.users();
+        let mut names: Vec<String> = ids
+            .iter()
+            .map(|id| users.iter().find(|u| u["id"] == id.as_str()).unwrap()["userName"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn stats(&self) -> Value {
+        self.http.get(format!("{}/_sim/stats", self.sim.base_url())).send().unwrap().json().unwrap()
+    }
+
+    pub fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn file_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_default()
+}
