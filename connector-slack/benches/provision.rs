@@ -6,6 +6,7 @@
 //! 1. Slack's limits enforced at `--time-scale 60`: 2,000 new users, then 2,000 updates, in batches of
 //!    200. Reports wall time against the minimum the limits allow, failed records and the 429 share.
 //! 2. Limits off: 10,000 creates; reports creates per second and requests per changed record.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 use connector_abi::payload::*;
 use connector_abi::ConnectorLibrary;

@@ -478,7 +478,7 @@ mod tests {
         assert_eq!(v1["meta"]["attributes"], json!([format!("{ENT_V1}.department")]));
         assert!(patch_is_empty(&patch_body(&d, &[], None, ApiVersion::V2)));
         assert!(patch_is_empty(&patch_body(&d, &[], None, ApiVersion::V1)));
-        assert!(differs("userName", Some("Jo"), Some("jo")) == false);
+        assert!(!differs("userName", Some("Jo"), Some("jo")));
         assert!(!differs("displayName", None, Some("jo")));
         assert!(differs("title", None, Some("x")));
     }

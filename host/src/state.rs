@@ -50,6 +50,23 @@ impl Status {
     }
 }
 
+/// Per-attribute hashes, kept as the stored JSON text and parsed only when a row's overall hash
+/// differs (so an unchanged cycle over many rows stays small).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttrHashes(pub String);
+
+impl AttrHashes {
+    /// From a map.
+    pub fn from_map(m: &BTreeMap<String, String>) -> AttrHashes {
+        AttrHashes(serde_json::to_string(m).unwrap_or_else(|_| "{}".into()))
+    }
+
+    /// The map.
+    pub fn parse(&self) -> BTreeMap<String, String> {
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
+}
+
 /// One user or group row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -60,7 +77,7 @@ pub struct Row {
     /// Hash of all mapped attributes last provisioned.
     pub hash: String,
     /// Per-attribute hashes last provisioned.
-    pub attr_hashes: BTreeMap<String, String>,
+    pub attr_hashes: AttrHashes,
     /// Status.
     pub status: Status,
     /// Failed or in flight: send again.
@@ -164,7 +181,7 @@ impl State {
                     source_id: r.get(0)?,
                     target_id: r.get(1)?,
                     hash: r.get(2)?,
-                    attr_hashes: serde_json::from_str(&attr_json).unwrap_or_default(),
+                    attr_hashes: AttrHashes(attr_json),
                     status: Status::parse(&r.get::<_, String>(4)?),
                     dirty: r.get::<_, i64>(5)? != 0,
                     attempts: r.get::<_, i64>(6)? as u32,
@@ -219,7 +236,7 @@ impl State {
                     r.source_id,
                     r.target_id,
                     r.hash,
-                    serde_json::to_string(&r.attr_hashes).unwrap_or_else(|_| "{}".into()),
+                    r.attr_hashes.0,
                     r.status.as_str(),
                     r.dirty as i64,
                     r.attempts as i64,
@@ -322,7 +339,8 @@ impl State {
         let disabled = count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND status = 'disabled'")?;
         let groups = count("SELECT COUNT(*) FROM groups WHERE channel = ?1 AND status != 'removed'")?;
         let dirty_groups = count("SELECT COUNT(*) FROM groups WHERE channel = ?1 AND dirty = 1")?;
-        let last: Option<(i64, Option<i64>, Option<String>, Option<String>)> = self
+        type LastCycle = (i64, Option<i64>, Option<String>, Option<String>);
+        let last: Option<LastCycle> = self
             .conn
             .query_row(
                 "SELECT started_at, finished_at, figures, error FROM cycles WHERE channel = ?1 ORDER BY id DESC LIMIT 1",

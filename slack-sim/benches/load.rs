@@ -7,6 +7,7 @@
 //! per second for simple GETs (`GET /scim/v2/Users/<id>`) and user creates (`POST /scim/v2/Users`),
 //! the binary's startup time (spawn to its first stdout line; median of 20) and its resident memory
 //! holding 100,000 users.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

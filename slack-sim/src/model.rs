@@ -304,11 +304,7 @@ impl User {
                     }
                 }
                 "active" => fx.active = Some(bool_of(v)?),
-                "password" => {
-                    if mode != Mode::Create {
-                        return Err(Code::PasswordChangeNotAllowed.into());
-                    }
-                }
+                "password" if mode != Mode::Create => return Err(Code::PasswordChangeNotAllowed.into()),
                 _ => {}
             }
         }

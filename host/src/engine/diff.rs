@@ -2,7 +2,7 @@
 //! state. Unchanged records produce nothing.
 
 use crate::mapping::Mapping;
-use crate::state::{Row, Status};
+use crate::state::{AttrHashes, Row, Status};
 use connector_abi::payload::{Attributes, Event, MemberRef, ObjectClass, Record};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -77,7 +77,7 @@ pub struct Planned {
     /// Status after success.
     pub status: Status,
     pub hash: String,
-    pub attr_hashes: BTreeMap<String, String>,
+    pub attr_hashes: AttrHashes,
     /// Group members (user source ids) to record after success.
     pub members: Vec<String>,
 }
@@ -120,19 +120,23 @@ pub fn decide_user(row: Option<&Row>, d: &Desired, mapping: &Mapping, now: i64) 
             record: user_record(d, target, event, changed),
             status,
             hash: d.hash.clone(),
-            attr_hashes: d.attr_hashes.clone(),
+            attr_hashes: AttrHashes::from_map(&d.attr_hashes),
             members: vec![],
         }))
     };
     let settled = |r: &Row| if r.dirty { Decision::ClearDirty } else { Decision::Nothing };
     match row {
         Some(r) if r.target_id.is_some() => {
+            if d.active && r.status == Status::Active && r.hash == d.hash {
+                return settled(r);
+            }
+            let old = r.attr_hashes.parse();
             let changed: Vec<String> = d
                 .attr_hashes
                 .iter()
-                .filter(|(k, h)| r.attr_hashes.get(*k) != Some(*h) && !mapping.create_only(k))
+                .filter(|(k, h)| old.get(*k) != Some(*h) && !mapping.create_only(k))
                 .map(|(k, _)| k.clone())
-                .chain(r.attr_hashes.keys().filter(|k| !d.attr_hashes.contains_key(*k)).cloned())
+                .chain(old.keys().filter(|k| !d.attr_hashes.contains_key(*k)).cloned())
                 .collect();
             match (d.active, r.status) {
                 (true, Status::Active) if changed.is_empty() => settled(r),
@@ -151,7 +155,7 @@ pub fn decide_user(row: Option<&Row>, d: &Desired, mapping: &Mapping, now: i64) 
             }
         }
         // Never created (or a create whose outcome is unknown after a crash: the connector matches it).
-        Some(r) if r.hash == d.hash && !r.dirty && (r.status == Status::Disabled) == !d.active => Decision::Nothing,
+        Some(r) if r.hash == d.hash && !r.dirty && (r.status == Status::Disabled) != d.active => Decision::Nothing,
         _ if d.active => planned(Intent::Create, Event::Upsert, None, None, Status::Active),
         Some(r) if r.status == Status::Disabled && r.hash == d.hash && !r.dirty => Decision::Nothing,
         _ => planned(Intent::Disable, Event::Disable, None, None, Status::Disabled),
@@ -220,7 +224,8 @@ pub fn decide_group(
     let existing = row.and_then(|r| r.target_id.clone()).filter(|_| row.is_some_and(|r| r.status == Status::Active));
     let changed: Vec<String> = match row {
         Some(r) if existing.is_some() => {
-            hashes.iter().filter(|(k, h)| r.attr_hashes.get(*k) != Some(*h)).map(|(k, _)| k.clone()).collect()
+            let old = r.attr_hashes.parse();
+            hashes.iter().filter(|(k, h)| old.get(*k) != Some(*h)).map(|(k, _)| k.clone()).collect()
         }
         _ => Vec::new(),
     };
@@ -239,7 +244,7 @@ pub fn decide_group(
         },
         status: Status::Active,
         hash,
-        attr_hashes: hashes,
+        attr_hashes: AttrHashes::from_map(&hashes),
         members: g.members.clone(),
     }))
 }

@@ -265,7 +265,7 @@ fn execute(
         .map(|p| (p.record.source_id.clone(), rows.get(&p.record.source_id).map(|r| r.status).unwrap_or(p.status)))
         .collect();
     state.mark_in_flight(table, channel, &ids)?;
-    let batches: Vec<Vec<Planned>> = planned.chunks(rt.cfg.batch_size).map(<[Planned]>::to_vec).collect();
+    let batches: Vec<&[Planned]> = planned.chunks(rt.cfg.batch_size).collect();
     opts.progress.start(channel, if table == Table::Users { "users" } else { "groups" }, ids.len() as u64);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<RecordResult>, connector_abi::CallError>)>();
@@ -289,7 +289,7 @@ fn execute(
         drop(tx);
         let now = unix_now();
         for (i, result) in rx {
-            let batch = &batches[i];
+            let batch = batches[i];
             let results: Vec<RecordResult> = match result {
                 Ok(r) => r,
                 Err(e) => {
