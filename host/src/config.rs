@@ -145,6 +145,8 @@ pub enum SourceConfig {
         /// The file.
         path: PathBuf,
     },
+    /// A live LDAP directory.
+    Ldap(Box<crate::source::ldap::LdapConfig>),
 }
 
 /// The source location: base DN plus a filter, or a group DN.
@@ -370,6 +372,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ConfigError> {
         for ch in &mut c.channels {
             match &mut ch.source {
                 SourceConfig::Ldif { path } | SourceConfig::Csv { path } => resolve(&base, path),
+                SourceConfig::Ldap(l) => l.resolve_paths(&base),
             }
         }
     }

@@ -18,6 +18,7 @@ pub fn collect(loaded: &Loaded, state: &State) -> Result<Value, StateError> {
             s["source"] = json!(match &ch.source {
                 crate::config::SourceConfig::Ldif { path } => format!("ldif:{}", path.display()),
                 crate::config::SourceConfig::Csv { path } => format!("csv:{}", path.display()),
+                crate::config::SourceConfig::Ldap(l) => l.url.clone(),
             });
             out.push(s);
         }

@@ -83,6 +83,10 @@ impl ChannelRuntime {
     fn is_active(&self, e: &Entry) -> bool {
         match &self.cfg.account_status {
             None => true,
+            // `*` means "disabled when the attribute is present" (e.g. pwdAccountLockedTime).
+            Some(AccountStatus::Flag { attribute, disabled_value }) if disabled_value == "*" => {
+                e.values(attribute).is_empty()
+            }
             Some(AccountStatus::Flag { attribute, disabled_value }) => {
                 !e.values(attribute).iter().any(|v| v.trim().eq_ignore_ascii_case(disabled_value))
             }
@@ -125,6 +129,7 @@ struct Collector<'a> {
     now: i64,
     group_entries: Vec<Entry>,
     location_members: Option<HashSet<String>>,
+    source_applies_location: bool,
     seen: HashSet<String>,
     dn_to_id: HashMap<String, String>,
     member_of: Vec<(String, Vec<String>)>,
@@ -157,20 +162,30 @@ fn expand_group(groups: &[Entry], dn: &str, member_attr: &str, nested: bool) -> 
     out
 }
 
-impl Sink for Collector<'_> {
-    fn entry(&mut self, kind: Kind, e: Entry) -> Result<(), SourceError> {
-        if kind == Kind::Group {
-            self.group_entries.push(e);
-            return Ok(());
-        }
+impl Collector<'_> {
+    /// The members of the location's group DN, once the groups have been read.
+    fn ensure_location_members(&mut self) {
         let loc = &self.rt.cfg.location;
         if let (Some(gdn), None) = (&loc.group_dn, &self.location_members) {
             let attr =
                 self.rt.cfg.groups.as_ref().map(|g| g.member_attribute.clone()).unwrap_or_else(|| "member".into());
             self.location_members = Some(expand_group(&self.group_entries, gdn, &attr, loc.nested));
         }
-        let in_scope = (self.rt.location_filter.as_ref().is_none_or(|f| f.matches(&e)) && under(&e.dn, &loc.base_dn))
-            && self.location_members.as_ref().is_none_or(|m| m.contains(&norm_dn(&e.dn)));
+    }
+}
+
+impl Sink for Collector<'_> {
+    fn entry(&mut self, kind: Kind, e: Entry) -> Result<(), SourceError> {
+        if kind == Kind::Group {
+            self.group_entries.push(e);
+            return Ok(());
+        }
+        self.ensure_location_members();
+        let loc = &self.rt.cfg.location;
+        // A directory server applies the base DN and filter itself (on attributes we may not fetch).
+        let filtered = self.source_applies_location
+            || (self.rt.location_filter.as_ref().is_none_or(|f| f.matches(&e)) && under(&e.dn, &loc.base_dn));
+        let in_scope = filtered && self.location_members.as_ref().is_none_or(|m| m.contains(&norm_dn(&e.dn)));
         if !in_scope {
             return Ok(());
         }
@@ -512,6 +527,12 @@ fn cycle_body(
     for f in &rt.mapping.fields {
         attributes.extend(f.attributes());
     }
+    match &rt.cfg.account_status {
+        Some(AccountStatus::Flag { attribute, .. }) | Some(AccountStatus::ActiveDirectory { attribute }) => {
+            attributes.push(attribute.clone())
+        }
+        None => {}
+    }
     let group_filter = match (&rt.cfg.groups, &rt.cfg.location.group_dn) {
         (Some(g), _) if g.member_of_attribute.is_none() => Some(g.clone()),
         (_, Some(_)) => Some(GroupsConfig {
@@ -536,6 +557,7 @@ fn cycle_body(
         now,
         group_entries: Vec::new(),
         location_members: None,
+        source_applies_location: src.applies_location(),
         seen: HashSet::new(),
         dn_to_id: HashMap::new(),
         member_of: Vec::new(),
@@ -546,11 +568,23 @@ fn cycle_body(
     };
     // A source that fails (unreadable, malformed, directory down) fails the cycle before any change.
     let outcome = src.read(&request, &mut c)?;
+    c.ensure_location_members();
     if c.skipped_no_id > 0 {
         tracing::warn!(channel = %channel, count = c.skipped_no_id, attribute = %rt.cfg.id_attribute, "entries without the id attribute were ignored");
     }
-    let present = |id: &str| match &outcome.present_users {
-        Some(p) => p.contains(id),
+    // Incremental reads: the presence pass gives every (id, DN) still in the location; unchanged users
+    // also resolve group member DNs, and a group DN location still applies.
+    let present_ids: Option<HashSet<String>> = outcome.present_users.as_ref().map(|p| {
+        for (id, dn) in p {
+            c.dn_to_id.entry(norm_dn(dn)).or_insert_with(|| id.clone());
+        }
+        p.iter()
+            .filter(|(_, dn)| c.location_members.as_ref().is_none_or(|m| m.contains(&norm_dn(dn))))
+            .map(|(id, _)| id.clone())
+            .collect()
+    });
+    let present = |id: &str| match &present_ids {
+        Some(p) => p.contains(id) || c.seen.contains(id),
         None => c.seen.contains(id),
     };
     let mut planned = std::mem::take(&mut c.planned);

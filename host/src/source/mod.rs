@@ -5,6 +5,7 @@
 //! the location) or an incremental one (then it gives the ids still present, for deletion detection).
 
 pub mod csv;
+pub mod ldap;
 pub mod ldif;
 
 use std::collections::HashSet;
@@ -82,8 +83,8 @@ pub enum Kind {
 pub struct ReadOutcome {
     /// Every in-scope entry was delivered (entries not seen are gone).
     pub complete: bool,
-    /// For incremental reads: the ids of every user still present in the location.
-    pub present_users: Option<HashSet<String>>,
+    /// For incremental reads: `(id, DN)` of every user still present in the location.
+    pub present_users: Option<Vec<(String, String)>>,
     /// For incremental reads: the ids of every group still present.
     pub present_groups: Option<HashSet<String>>,
     /// An opaque token the next read continues from (LDAP change detection).
@@ -162,5 +163,6 @@ pub fn open(cfg: &crate::config::SourceConfig) -> Result<Box<dyn Source>, Source
     Ok(match cfg {
         crate::config::SourceConfig::Ldif { path } => Box::new(ldif::LdifSource::new(path.clone())),
         crate::config::SourceConfig::Csv { path } => Box::new(csv::CsvSource::new(path.clone())),
+        crate::config::SourceConfig::Ldap(l) => Box::new(ldap::LdapSource::new((**l).clone())?),
     })
 }

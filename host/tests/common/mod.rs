@@ -2,6 +2,8 @@
 //! `provisioner` binary with the real connector library.
 #![allow(dead_code)]
 
+pub mod slapd;
+
 use serde_json::Value;
 use slack_sim::{SimConfig, SimServer};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,126 @@
+//! A throwaway OpenLDAP `slapd` on a loopback port with its own temporary config, stopped on drop.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SUFFIX: &str = "dc=example,dc=com";
+pub const ADMIN: &str = "cn=admin,dc=example,dc=com";
+pub const ADMIN_PW: &str = "admin-secret";
+pub const READER: &str = "cn=reader,dc=example,dc=com";
+pub const READER_PW: &str = "reader-SECRET-7731";
+
+pub struct Slapd {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Slapd {
+    /// Starts slapd with an empty directory, then adds the base entries and a reader account
+    /// (the reader is subject to a 1,000-entry size limit: only paged searches read more).
+    pub fn start(dir: &Path) -> Slapd {
+        let dir = dir.join("slapd");
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\ninclude /etc/ldap/schema/nis.schema\ninclude /etc/ldap/schema/inetorgperson.schema\n\
+             pidfile {d}/slapd.pid\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\nsizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited\n\
+             database mdb\nmaxsize 1073741824\nsuffix \"{SUFFIX}\"\nrootdn \"{ADMIN}\"\nrootpw {ADMIN_PW}\ndirectory {d}/db\n\
+             index objectClass eq\nindex entryUUID eq\nindex modifyTimestamp eq\n\
+             access to attrs=userPassword by self write by anonymous auth by * none\naccess to * by * read\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("slapd.conf"), conf).unwrap();
+        let mut s = Slapd { dir, port: 0, child: None };
+        s.run();
+        s.add(&format!(
+            "dn: {SUFFIX}\nobjectClass: domain\ndc: example\n\ndn: ou=People,{SUFFIX}\nobjectClass: organizationalUnit\nou: People\n\n\
+             dn: ou=Alumni,{SUFFIX}\nobjectClass: organizationalUnit\nou: Alumni\n\ndn: ou=Groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: Groups\n\n\
+             dn: {READER}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: {READER_PW}\n"
+        ));
+        s
+    }
+
+    /// (Re)starts the server on a fresh port (or the same one after `stop`).
+    pub fn run(&mut self) {
+        if self.port == 0 {
+            self.port = free_port();
+        }
+        let child = Command::new("/usr/sbin/slapd")
+            .arg("-f")
+            .arg(self.dir.join("slapd.conf"))
+            .arg("-h")
+            .arg(self.url())
+            .args(["-d", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("slapd (apt-get install -y slapd ldap-utils)");
+        self.child = Some(child);
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(20), "slapd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    fn tool(&self, tool: &str, ldif: &str) {
+        let path = self.dir.join(format!("{tool}-input.ldif"));
+        std::fs::write(&path, ldif).unwrap();
+        let out = Command::new(tool)
+            .args(["-x", "-H", &self.url(), "-D", ADMIN, "-w", ADMIN_PW, "-f"])
+            .arg(&path)
+            .output()
+            .expect("ldap-utils");
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn add(&self, ldif: &str) {
+        self.tool("ldapadd", ldif);
+    }
+
+    pub fn modify(&self, ldif: &str) {
+        self.tool("ldapmodify", ldif);
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn person_ldif(uid: &str, ou: &str, extra: &str) -> String {
+    format!(
+        "dn: uid={uid},ou={ou},{SUFFIX}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Test\ngivenName: {uid}\nsn: Test\nmail: {uid}@example.com\ntitle: Engineer\n{extra}\n"
+    )
+}
+
+pub fn group_ldif(cn: &str, members: &[String]) -> String {
+    let mut s = format!("dn: cn={cn},ou=Groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: {cn}\n");
+    for m in members {
+        s.push_str(&format!("member: {m}\n"));
+    }
+    s.push('\n');
+    s
+}
+
+pub fn dn(uid: &str) -> String {
+    format!("uid={uid},ou=People,{SUFFIX}")
+}

@@ -1,0 +1,170 @@
+//! A live OpenLDAP `slapd` as the channel source, against slack-sim, through the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::slapd::{dn, group_ldif, person_ldif, Slapd, READER, READER_PW, SUFFIX};
+use common::*;
+use slack_sim::SimConfig;
+
+fn config(h: &Host, s: &Slapd, change_detection: &str, page_size: u32) {
+    let cfg = format!(
+        r#"
+[engine]
+state_db = "state.db"
+audit_log = "audit.jsonl"
+retry_backoff_seconds = 0
+
+[[connections]]
+name = "slack"
+connector = "{lib}"
+[connections.settings]
+apiVersion = "v2"
+baseUrl = "{base}/scim"
+rateLimitTimeScale = 10000.0
+maxConcurrency = 16
+[connections.secrets]
+accessToken = {{ env = "E2E_SLACK_TOKEN" }}
+
+[[connections.channels]]
+name = "directory"
+batch_size = 500
+id_attribute = "entryUUID"
+[connections.channels.source]
+type = "ldap"
+url = "{url}"
+bind_dn = "{READER}"
+bind_password = {{ env = "E2E_LDAP_PASSWORD" }}
+change_detection = "{change_detection}"
+page_size = {page_size}
+[connections.channels.location]
+base_dn = "ou=People,{SUFFIX}"
+filter = "(&(objectClass=inetOrgPerson)(!(description=contractor)))"
+[connections.channels.account_status]
+algorithm = "flag"
+attribute = "employeeType"
+disabled_value = "disabled"
+[connections.channels.groups]
+base_dn = "ou=Groups,{SUFFIX}"
+filter = "(objectClass=groupOfNames)"
+member_attribute = "member"
+nested = true
+[connections.channels.mapping]
+userName = {{ attribute = "uid" }}
+primaryEmail = {{ attribute = "mail" }}
+givenName = {{ attribute = "givenName" }}
+familyName = {{ attribute = "sn" }}
+title = {{ attribute = "title" }}
+"#,
+        lib = artifact_dir().join("libconnector_slack.so").display(),
+        base = h.sim.base_url(),
+        url = s.url(),
+    );
+    std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
+}
+
+fn sync(h: &Host) -> String {
+    let out = h.cmd(&["sync", "--once"]).env("E2E_LDAP_PASSWORD", READER_PW).output().unwrap();
+    let s = stdout(&out);
+    assert!(out.status.success(), "{s}\n{}", stderr(&out));
+    s
+}
+
+#[test]
+fn ldap_channel_lifecycle_with_incremental_change_detection() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let s = Slapd::start(h.dir.path());
+    config(&h, &s, "timestamp", 100);
+    let mut ldif = String::new();
+    for u in ["amy", "ben", "cat", "dan", "eli"] {
+        ldif.push_str(&person_ldif(u, "People", ""));
+    }
+    ldif.push_str(&group_ldif("devs", &[dn("amy"), dn("ben")]));
+    ldif.push_str(&group_ldif("eng", &[format!("cn=devs,ou=Groups,{SUFFIX}"), dn("cat")]));
+    s.add(&ldif);
+    let out = sync(&h);
+    assert!(out.contains("created 7"), "5 users + 2 groups: {out}");
+    assert_eq!(h.group_members("eng"), vec!["amy", "ben", "cat"], "nested group expanded");
+
+    // Nothing changed: the incremental read finds nothing, no target request.
+    let before = h.stats()["requests_total"].as_u64().unwrap();
+    let out = sync(&h);
+    assert!(out.contains("created 0, updated 0"), "{out}");
+    assert_eq!(h.stats()["requests_total"].as_u64().unwrap(), before);
+
+    // Modify, rename (modrdn keeps entryUUID), disable by flag, delete, move out of the filter, membership.
+    let amy_id = h.user("amy").unwrap()["id"].clone();
+    s.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: title\ntitle: Staff Engineer\n\n\
+         dn: {}\nchangetype: modrdn\nnewrdn: uid=benjamin\ndeleteoldrdn: 0\n\n\
+         dn: {}\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n\n\
+         dn: {}\nchangetype: delete\n\n\
+         dn: {}\nchangetype: modify\nadd: description\ndescription: contractor\n\n\
+         dn: cn=devs,ou=Groups,{SUFFIX}\nchangetype: modify\ndelete: member\nmember: {}\nmember: {}\n-\nadd: member\nmember: uid=benjamin,ou=People,{SUFFIX}\n",
+        dn("amy"), dn("ben"), dn("cat"), dn("dan"), dn("eli"), dn("amy"), dn("ben")
+    ));
+    // (Without the refint overlay slapd does not rewrite member DNs on a rename; the edit above does.)
+    let out = sync(&h);
+    assert!(out.contains("updated") && out.contains("disabled 3"), "{out}");
+    assert_eq!(h.user("amy").unwrap()["title"], "Staff Engineer");
+    assert_eq!(h.user("amy").unwrap()["id"], amy_id);
+    assert_eq!(h.user("ben").unwrap()["active"], true, "a rename is an update, not delete-and-create");
+    assert_eq!(h.user("cat").unwrap()["active"], false, "disabled by flag");
+    assert_eq!(h.user("dan").unwrap()["active"], false, "deleted in the directory");
+    assert_eq!(h.user("eli").unwrap()["active"], false, "moved out of the filter, detected without another change");
+    assert_eq!(h.group_members("devs"), vec!["ben"]);
+    assert_eq!(h.users().len(), 6, "no duplicate after the rename");
+    // The incremental read fetched only the changed entries: the audit shows one event per change.
+    let audit = h.audit();
+    let last = audit.last().unwrap()["cycle_id"].clone();
+    assert!(audit.iter().filter(|e| e["cycle_id"] == last).count() <= 8);
+
+    // Add a member back.
+    s.modify(&format!("dn: cn=devs,ou=Groups,{SUFFIX}\nchangetype: modify\nadd: member\nmember: {}\n", dn("amy")));
+    sync(&h);
+    assert_eq!(h.group_members("devs"), vec!["amy", "ben"]);
+}
+
+#[test]
+fn paged_reads_over_5000_entries() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let s = Slapd::start(h.dir.path());
+    config(&h, &s, "none", 500);
+    let mut ldif = String::new();
+    for i in 0..5200 {
+        ldif.push_str(&person_ldif(&format!("p{i:05}"), "People", ""));
+    }
+    s.add(&ldif);
+    let out = sync(&h);
+    assert!(out.contains("created 5200"), "the reader's size limit is 1,000: only paging reads them all: {out}");
+    assert_eq!(h.users().len(), 5201);
+}
+
+#[test]
+fn a_directory_that_is_down_or_refuses_the_bind_changes_nothing_and_the_next_cycle_resumes() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let mut s = Slapd::start(h.dir.path());
+    config(&h, &s, "timestamp", 100);
+    s.add(&(person_ldif("ann", "People", "") + &person_ldif("bo", "People", "")));
+    sync(&h);
+    let writes = h.stats()["writes"].as_u64().unwrap();
+
+    let bad = h.cmd(&["sync", "--once"]).env("E2E_LDAP_PASSWORD", "wrong-password").output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&bad).contains("bind as cn=reader") && stdout(&bad).contains("refused"), "{}", stdout(&bad));
+    assert!(!stdout(&bad).contains("wrong-password") && !stderr(&bad).contains("wrong-password"));
+
+    s.stop();
+    let down = h.cmd(&["sync", "--once"]).env("E2E_LDAP_PASSWORD", READER_PW).output().unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(stdout(&down).contains("cannot connect"), "{}", stdout(&down));
+    assert_eq!(h.stats()["writes"].as_u64().unwrap(), writes, "nothing deprovisioned while the directory is away");
+    assert!(h.users().iter().all(|u| u["active"] == true));
+
+    s.run();
+    s.add(&person_ldif("cy", "People", ""));
+    let out = sync(&h);
+    assert!(out.contains("created 1"), "{out}");
+    let all = String::from_utf8_lossy(&std::fs::read(h.path("audit.jsonl")).unwrap()).into_owned();
+    assert!(!all.contains(READER_PW));
+}
