@@ -279,3 +279,51 @@ fn reset_forgets_a_channel_and_rematching_links_without_duplicates() {
     assert_eq!(h.run(&["reset", "nope"]).status.code(), Some(2));
     assert!(h.run(&["reset", "--reset-all"]).status.success());
 }
+
+#[test]
+fn csv_source_with_groups_from_member_of() {
+    let h = off();
+    h.write_config("", "");
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml"))
+        .unwrap()
+        .replace(
+            r#"source = { type = "ldif", path = "directory.ldif" }"#,
+            r#"source = { type = "csv", path = "people.csv" }"#,
+        )
+        .replace(
+            "[connections.channels.groups]\nbase_dn = \"ou=Groups,dc=example,dc=com\"",
+            "[connections.channels.groups]\nmember_of_attribute = \"memberOf\"",
+        );
+    std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
+    let row = |uid: &str, locked: &str, groups: &str| {
+        format!("\"uid={uid},ou=People,dc=example,dc=com\",csv-{uid},inetOrgPerson,{uid},{uid},Csv,{uid}@example.com,Analyst,E{uid},{locked},\"{groups}\"\n")
+    };
+    let header = "dn,entryUUID,objectClass,uid,givenName,sn,mail,title,employeeNumber,nsAccountLock,memberOf\n";
+    let team = "cn=csv-team,ou=Groups,dc=example,dc=com";
+    std::fs::write(
+        h.path("people.csv"),
+        format!(
+            "{header}{}{}{}",
+            row("c1", "", &format!("{team};Readers")),
+            row("c2", "", team),
+            row("c3", "true", team)
+        ),
+    )
+    .unwrap();
+    let out = h.sync();
+    assert!(stdout(&out).contains("created 4"), "c1, c2 and the groups csv-team and Readers: {}", stdout(&out));
+    assert_eq!(h.user("c1").unwrap()["title"], "Analyst");
+    assert!(h.user("c3").is_none(), "locked and never provisioned");
+    assert_eq!(h.group_members("csv-team"), vec!["c1", "c2"]);
+    assert_eq!(h.group_members("Readers"), vec!["c1"]);
+    // c2 leaves the team; a malformed row fails the cycle without touching anything.
+    std::fs::write(h.path("people.csv"), format!("{header}{}{}", row("c1", "", team), row("c2", "", ""))).unwrap();
+    h.sync();
+    assert_eq!(h.group_members("csv-team"), vec!["c1"]);
+    assert!(h.groups().iter().all(|g| g["displayName"] != "Readers"), "a group no user lists any more is deleted");
+    std::fs::write(h.path("people.csv"), format!("{header}only,three,cells\n")).unwrap();
+    let out = h.run(&["sync", "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("people.csv:2"), "{}", stdout(&out));
+    assert_eq!(h.user("c2").unwrap()["active"], true);
+}

@@ -83,8 +83,10 @@ pub fn summary(reports: &[CycleReport]) -> String {
             None => {
                 let f = &r.figures;
                 s.push_str(&format!(
-                    "{}: created {}, updated {}, reactivated {}, disabled {}, deleted {}, unchanged {}, skipped {}, failed {}, deferred {} ({} entries read, {} ms)\n",
-                    r.channel, f.created, f.updated, f.reactivated, f.disabled, f.deleted, f.unchanged, f.skipped, f.failed, r.deferred, r.entries_read, r.duration_ms
+                    "{}: created {}, updated {}, reactivated {}, disabled {}, deleted {}, unchanged {}, skipped {}, failed {}, deferred {} ({} entries read{}, {} ms)\n",
+                    r.channel, f.created, f.updated, f.reactivated, f.disabled, f.deleted, f.unchanged, f.skipped, f.failed, r.deferred, r.entries_read,
+                    if r.ids_checked > 0 { format!(", {} ids checked", r.ids_checked) } else { String::new() },
+                    r.duration_ms
                 ));
             }
         }

@@ -106,6 +106,7 @@ pub struct CycleReport {
     pub figures: CycleFigures,
     pub deferred: u64,
     pub entries_read: u64,
+    pub ids_checked: u64,
     pub duration_ms: u128,
     /// For `plan`: what would be sent.
     pub planned: Vec<PlannedView>,
@@ -606,6 +607,7 @@ fn cycle_body(
         cycle_id,
         deferred: c.deferred,
         entries_read: outcome.entries_read,
+        ids_checked: outcome.ids_checked,
         ..Default::default()
     };
     if opts.dry_run {

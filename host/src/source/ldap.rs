@@ -67,6 +67,30 @@ pub struct LdapConfig {
     /// The id attribute is binary (AD `objectGUID`): render it as a GUID string.
     #[serde(default)]
     pub guid_binary: bool,
+    /// Timestamp change detection: how far the directory's clock may lag the host's, in seconds. The
+    /// next cycle reads entries modified since this cycle's start minus this allowance.
+    #[serde(default = "default_skew")]
+    pub clock_skew_seconds: u64,
+}
+
+fn default_skew() -> u64 {
+    5
+}
+
+/// Generalized time (UTC, seconds) for a Unix time.
+pub fn generalized_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let rem = unix.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}{:02}{:02}{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
 impl LdapConfig {
@@ -230,6 +254,10 @@ impl Source for LdapSource {
     }
 
     fn read(&mut self, req: &ReadRequest, sink: &mut dyn Sink) -> Result<ReadOutcome, SourceError> {
+        // "Since the last check" (PingFederate's semantics): this cycle's start, less the clock-skew allowance.
+        let started =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let check_token = generalized_time(started - self.cfg.clock_skew_seconds as i64);
         let mut conn = self.connect()?;
         let id_attr = req.attributes.first().cloned().unwrap_or_else(|| "entryUUID".into());
         let stamp = match self.cfg.change_detection {
@@ -283,15 +311,14 @@ impl Source for LdapSource {
             }
             _ => filter.clone(),
         };
-        let mut token: Option<String> = since.map(str::to_owned);
-        let stamp_name = stamp.unwrap_or("");
-        let greater = |a: &str, b: &str| match self.cfg.change_detection {
-            ChangeDetection::Usn => a.parse::<u64>().unwrap_or(0) > b.parse::<u64>().unwrap_or(0),
-            _ => a > b,
-        };
+        // USN: the highest uSNChanged seen (exact); timestamps: the time of this check.
+        let usn = self.cfg.change_detection == ChangeDetection::Usn;
+        let mut token: Option<String> = if usn { since.map(str::to_owned) } else { Some(check_token) };
+        let stamp_name = if usn { "uSNChanged" } else { "" };
+        let greater = |a: &str, b: &str| a.parse::<u64>().unwrap_or(0) > b.parse::<u64>().unwrap_or(0);
         read += self.search(&mut conn, &req.location.base_dn, &changed_filter, &attrs, |se| {
             let e = self.to_entry(se, &id_attr);
-            if let Some(v) = e.first(stamp_name) {
+            if let Some(v) = e.first(stamp_name).filter(|_| usn) {
                 if token.as_deref().is_none_or(|t| greater(v, t)) {
                     token = Some(v.to_owned());
                 }
@@ -308,13 +335,14 @@ impl Source for LdapSource {
         }
         // The cheap pass: ids and DNs of everything still in the location.
         let mut present = Vec::new();
-        read += self.search(&mut conn, &req.location.base_dn, &filter, std::slice::from_ref(&id_attr), |se| {
-            let e = self.to_entry(se, &id_attr);
-            if let Some(id) = e.first(&id_attr) {
-                present.push((id.to_owned(), e.dn.clone()));
-            }
-            Ok(())
-        })?;
+        let ids_checked =
+            self.search(&mut conn, &req.location.base_dn, &filter, std::slice::from_ref(&id_attr), |se| {
+                let e = self.to_entry(se, &id_attr);
+                if let Some(id) = e.first(&id_attr) {
+                    present.push((id.to_owned(), e.dn.clone()));
+                }
+                Ok(())
+            })?;
         let _ = conn.unbind();
         Ok(ReadOutcome {
             complete: false,
@@ -322,6 +350,7 @@ impl Source for LdapSource {
             present_groups: None,
             token,
             entries_read: read,
+            ids_checked,
         })
     }
 }
@@ -337,5 +366,6 @@ mod tests {
         assert_eq!(minus_one_second("20261128070102Z"), "20261128070101Z");
         assert_eq!(wrap("uid=x"), "(uid=x)");
         assert_eq!(wrap(""), "(objectClass=*)");
+        assert_eq!(generalized_time(1_795_849_262), "20261128070102Z");
     }
 }

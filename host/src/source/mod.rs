@@ -89,8 +89,10 @@ pub struct ReadOutcome {
     pub present_groups: Option<HashSet<String>>,
     /// An opaque token the next read continues from (LDAP change detection).
     pub token: Option<String>,
-    /// Entries read from the source (for figures).
+    /// Full entries read from the source (for figures).
     pub entries_read: u64,
+    /// Ids checked by an incremental read's presence pass (id and DN only).
+    pub ids_checked: u64,
 }
 
 /// Why a source could not be read. The cycle fails and nothing changes in the target.
