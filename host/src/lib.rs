@@ -9,6 +9,7 @@
 //! - [`commands`]: one module per CLI command.
 
 pub mod audit;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod connections;

@@ -210,9 +210,7 @@ impl Sink for Collector<'_> {
     }
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+use crate::clock::unix_now;
 
 /// Engine-wide knobs for a cycle.
 pub struct CycleOptions<'a> {

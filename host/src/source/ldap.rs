@@ -79,18 +79,8 @@ fn default_skew() -> u64 {
 
 /// Generalized time (UTC, seconds) for a Unix time.
 pub fn generalized_time(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let rem = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}{:02}{:02}{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+    let (y, mo, d, h, mi, s) = crate::clock::civil(unix);
+    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z")
 }
 
 impl LdapConfig {
