@@ -327,3 +327,32 @@ fn csv_source_with_groups_from_member_of() {
     assert!(stdout(&out).contains("people.csv:2"), "{}", stdout(&out));
     assert_eq!(h.user("c2").unwrap()["active"], true);
 }
+
+#[test]
+fn run_loops_and_stops_cleanly_on_sigterm() {
+    let h = off();
+    h.write_config("", "");
+    h.write_ldif(&ldif(&[person("r1")], &[]));
+    let mut child =
+        h.cmd(&["run"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("created 1"), "{first}");
+    // The loop keeps cycling: a change made now is picked up by a later cycle.
+    h.write_ldif(&ldif(&[person("r1"), person("r2")], &[]));
+    let t = std::time::Instant::now();
+    while h.user("r2").is_none() {
+        assert!(t.elapsed().as_secs() < 20, "the next cycle did not come");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed().as_secs() < 10, "did not stop on SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
