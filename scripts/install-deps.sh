@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need (Debian), when any is missing.
-# gcc + valgrind: the C host; openjdk-17 + libjna-java: the Java host; slapd + ldap-utils: the LDAP source.
+# gcc + valgrind: the C host; openjdk-17 + libjna-java: the Java host; slapd + ldap-utils + openssl: the
+# LDAP source (openssl makes the throwaway CA for the TLS tests).
 set -euo pipefail
 missing=()
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)
@@ -9,6 +10,7 @@ command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 [ -f /usr/share/java/jna.jar ] || missing+=(libjna-java)
 [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapadd >/dev/null || missing+=(ldap-utils)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

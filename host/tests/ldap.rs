@@ -8,6 +8,11 @@ use common::*;
 use slack_sim::SimConfig;
 
 fn config(h: &Host, s: &Slapd, change_detection: &str, page_size: u32) {
+    config_tls(h, &s.url(), "", change_detection, page_size)
+}
+
+/// `tls` holds extra source lines (`starttls = true`, `ca_certificate = "..."`).
+fn config_tls(h: &Host, url: &str, tls: &str, change_detection: &str, page_size: u32) {
     let cfg = format!(
         r#"
 [engine]
@@ -37,6 +42,7 @@ bind_dn = "{READER}"
 bind_password = {{ env = "E2E_LDAP_PASSWORD" }}
 change_detection = "{change_detection}"
 page_size = {page_size}
+{tls}
 [connections.channels.location]
 base_dn = "ou=People,{SUFFIX}"
 filter = "(&(objectClass=inetOrgPerson)(!(description=contractor)))"
@@ -58,7 +64,6 @@ title = {{ attribute = "title" }}
 "#,
         lib = artifact_dir().join("libconnector_slack.so").display(),
         base = h.sim.base_url(),
-        url = s.url(),
     );
     std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
 }
@@ -167,4 +172,30 @@ fn a_directory_that_is_down_or_refuses_the_bind_changes_nothing_and_the_next_cyc
     assert!(out.contains("created 1"), "{out}");
     let all = String::from_utf8_lossy(&std::fs::read(h.path("audit.jsonl")).unwrap()).into_owned();
     assert!(!all.contains(READER_PW));
+}
+
+#[test]
+fn tls_ldaps_and_starttls_verify_the_server_certificate() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let s = Slapd::start_tls(h.dir.path());
+    s.add(&person_ldif("tls1", "People", ""));
+    let ca = format!("ca_certificate = \"{}\"", s.ca().display());
+    // ldaps:// with the CA.
+    config_tls(&h, &s.ldaps_url(), &ca, "none", 100);
+    assert!(sync(&h).contains("created 1"));
+    // StartTLS on ldap:// with the CA.
+    s.add(&person_ldif("tls2", "People", ""));
+    config_tls(&h, &s.url(), &format!("starttls = true\n{ca}"), "none", 100);
+    assert!(sync(&h).contains("created 1"));
+    // Verification stays on: without the CA the server's certificate is refused and nothing changes.
+    s.add(&person_ldif("tls3", "People", ""));
+    config_tls(&h, &s.ldaps_url(), "", "none", 100);
+    let out = h.cmd(&["sync", "--once"]).env("E2E_LDAP_PASSWORD", READER_PW).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("cannot connect"), "{}", stdout(&out));
+    assert!(stdout(&out).to_lowercase().contains("certificate"), "the message says why: {}", stdout(&out));
+    assert!(h.user("tls3").is_none());
+    config_tls(&h, &s.url(), "starttls = true", "none", 100);
+    let out = h.cmd(&["sync", "--once"]).env("E2E_LDAP_PASSWORD", READER_PW).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 }

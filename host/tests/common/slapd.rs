@@ -14,7 +14,77 @@ pub const READER_PW: &str = "reader-SECRET-7731";
 pub struct Slapd {
     pub dir: PathBuf,
     pub port: u16,
+    /// The ldaps:// port when started with TLS.
+    pub tls_port: Option<u16>,
     child: Option<Child>,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 (IP SAN, serverAuth), in `dir`.
+pub fn make_certs(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Provisioner Test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
 }
 
 fn free_port() -> u16 {
@@ -25,6 +95,15 @@ impl Slapd {
     /// Starts slapd with an empty directory, then adds the base entries and a reader account
     /// (the reader is subject to a 1,000-entry size limit: only paged searches read more).
     pub fn start(dir: &Path) -> Slapd {
+        Slapd::start_with(dir, false)
+    }
+
+    /// Like `start`, also serving ldaps:// and StartTLS with a throwaway CA (`tls/ca.pem`).
+    pub fn start_tls(dir: &Path) -> Slapd {
+        Slapd::start_with(dir, true)
+    }
+
+    fn start_with(dir: &Path, tls: bool) -> Slapd {
         let dir = dir.join("slapd");
         std::fs::create_dir_all(dir.join("db")).unwrap();
         let conf = format!(
@@ -35,8 +114,18 @@ impl Slapd {
              access to attrs=userPassword by self write by anonymous auth by * none\naccess to * by * read\n",
             d = dir.display()
         );
+        let conf = if tls {
+            let t = dir.join("tls");
+            make_certs(&t);
+            format!(
+                "TLSCACertificateFile {d}/ca.pem\nTLSCertificateFile {d}/server.pem\nTLSCertificateKeyFile {d}/server.key\n{conf}",
+                d = t.display()
+            )
+        } else {
+            conf
+        };
         std::fs::write(dir.join("slapd.conf"), conf).unwrap();
-        let mut s = Slapd { dir, port: 0, child: None };
+        let mut s = Slapd { dir, port: 0, tls_port: tls.then(free_port), child: None };
         s.run();
         s.add(&format!(
             "dn: {SUFFIX}\nobjectClass: domain\ndc: example\n\ndn: ou=People,{SUFFIX}\nobjectClass: organizationalUnit\nou: People\n\n\
@@ -55,7 +144,10 @@ impl Slapd {
             .arg("-f")
             .arg(self.dir.join("slapd.conf"))
             .arg("-h")
-            .arg(self.url())
+            .arg(match self.tls_port {
+                Some(p) => format!("{} ldaps://127.0.0.1:{p}/", self.url()),
+                None => self.url(),
+            })
             .args(["-d", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -78,6 +170,16 @@ impl Slapd {
 
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// `ldaps://127.0.0.1:PORT` (TLS servers only).
+    pub fn ldaps_url(&self) -> String {
+        format!("ldaps://127.0.0.1:{}", self.tls_port.unwrap_or(0))
+    }
+
+    /// The throwaway CA certificate (TLS servers only).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("tls/ca.pem")
     }
 
     fn tool(&self, tool: &str, ldif: &str) {
