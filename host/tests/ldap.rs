@@ -199,3 +199,67 @@ fn tls_ldaps_and_starttls_verify_the_server_certificate() {
     let out = h.cmd(&["sync", "--once"]).env("E2E_LDAP_PASSWORD", READER_PW).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 }
+
+/// A loopback proxy to `target` that closes both sides once `limit` bytes have come back from it:
+/// the directory "goes down" in the middle of a read.
+fn cutting_proxy(target: u16, limit: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = std::net::TcpStream::connect(("127.0.0.1", target)).unwrap();
+            let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 || s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let (mut s_read, mut c_write) = (server, client);
+            let mut sent = 0;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s_read.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let n = n.min(limit.saturating_sub(sent));
+                if n == 0 || c_write.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                sent += n;
+            }
+            let _ = c_write.shutdown(std::net::Shutdown::Both);
+            let _ = s_read.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    port
+}
+
+#[test]
+fn the_directory_going_down_mid_read_changes_nothing() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let s = Slapd::start(h.dir.path());
+    let mut ldif = String::new();
+    for i in 0..400 {
+        ldif.push_str(&person_ldif(&format!("m{i:03}"), "People", ""));
+    }
+    s.add(&ldif);
+    config(&h, &s, "none", 50);
+    assert!(sync(&h).contains("created 400"));
+    let writes = h.stats()["writes"].as_u64().unwrap();
+    // Through a proxy that dies after ~30 kB of answers: the read stops part way through the pages.
+    let proxy = cutting_proxy(s.port, 30_000);
+    config_tls(&h, &format!("ldap://127.0.0.1:{proxy}"), "", "none", 50);
+    let out = h.cmd(&["sync", "--once"]).env("E2E_LDAP_PASSWORD", READER_PW).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("search interrupted"), "cut part way through the pages: {}", stdout(&out));
+    assert_eq!(h.stats()["writes"].as_u64().unwrap(), writes, "a partial read deprovisions nobody");
+    assert!(h.users().iter().all(|u| u["active"] == true));
+    // The directory is back: the next cycle resumes and finds nothing to do.
+    config(&h, &s, "none", 50);
+    let out = sync(&h);
+    assert!(out.contains("created 0, updated 0") && out.contains("disabled 0"), "{out}");
+}
