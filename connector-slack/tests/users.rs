@@ -376,3 +376,58 @@ fn slack_errors_map_to_kinds_with_advice() {
         assert_eq!(r.error.unwrap().kind, ErrorKind::InvalidAttribute);
     }
 }
+
+/// Every combination of User Create, User Update, User Disable and Remove User Action, on both versions.
+#[test]
+fn every_option_combination() {
+    for v in VERSIONS {
+        let env = Env::off(v);
+        for create in [true, false] {
+            for update in [true, false] {
+                for disable in [true, false] {
+                    for action in ["Disable", "Delete"] {
+                        let tag =
+                            format!("{}{}{}{}", create as u8, update as u8, disable as u8, &action[..2].to_lowercase());
+                        let name = |who: &str| format!("{who}{tag}");
+                        env.seed(json!({"users": [
+                            {"user_name": name("ex"), "email": format!("{}@example.com", name("ex")), "title": "Old"},
+                            {"user_name": name("di"), "email": format!("{}@example.com", name("di"))},
+                            {"user_name": name("de"), "email": format!("{}@example.com", name("de"))},
+                        ]}));
+                        let inst = env.open(json!({"userCreate": create, "userUpdate": update, "userDisable": disable, "removeUserAction": action}));
+                        let mut changed = basic(&name("ex"));
+                        changed.attributes.insert("title".into(), json!("New"));
+                        let mut dis = basic(&name("di"));
+                        dis.event = Event::Disable;
+                        let mut del = basic(&name("de"));
+                        del.event = Event::Delete;
+                        let r = run(&inst, vec![basic(&name("nw")), changed, dis, del]);
+                        let ctx = format!("{v} create={create} update={update} disable={disable} action={action}");
+                        assert_eq!(r[0].outcome, if create { Outcome::Created } else { Outcome::Skipped }, "{ctx}");
+                        assert_eq!(env.user(&name("nw")).is_some(), create, "{ctx}");
+                        assert_eq!(r[1].outcome, if update { Outcome::Updated } else { Outcome::Skipped }, "{ctx}");
+                        assert_eq!(
+                            env.user(&name("ex")).unwrap()["title"],
+                            if update { "New" } else { "Old" },
+                            "{ctx}"
+                        );
+                        assert_eq!(r[2].outcome, if disable { Outcome::Disabled } else { Outcome::Skipped }, "{ctx}");
+                        assert_eq!(env.user(&name("di")).unwrap()["active"], !disable, "{ctx}");
+                        let want = match (disable, action) {
+                            (false, _) => Outcome::Skipped,
+                            (true, "Disable") => Outcome::Disabled,
+                            _ => Outcome::Deleted,
+                        };
+                        assert_eq!(r[3].outcome, want, "{ctx}");
+                        assert_eq!(
+                            env.user(&name("de")).unwrap()["active"],
+                            !disable,
+                            "{ctx}: Slack deactivates either way"
+                        );
+                        assert!(r.iter().all(|x| x.error.is_none()), "{ctx}: {r:?}");
+                    }
+                }
+            }
+        }
+    }
+}
