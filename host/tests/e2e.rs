@@ -356,3 +356,18 @@ fn run_loops_and_stops_cleanly_on_sigterm() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_channel_summary() {
+    let h = off();
+    h.write_config("", "log_format = \"json\"");
+    h.write_ldif(&ldif(&[person("j1")], &[]));
+    let out = h.sync();
+    let err = stderr(&out);
+    let lines: Vec<serde_json::Value> =
+        err.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let summary = lines.iter().find(|l| l["fields"]["message"] == "channel summary").expect("a summary event");
+    assert_eq!(summary["fields"]["created"], 1);
+    assert_eq!(summary["fields"]["channel"], "people");
+    assert!(!err.contains(TOKEN));
+}
