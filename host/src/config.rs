@@ -417,6 +417,9 @@ fn check(l: &Loaded) -> Result<(), ConfigError> {
             if ch.threads == 0 || ch.threads > 64 {
                 return Err(l.error(format!("{ckey}.threads"), "threads", "must be 1 to 64"));
             }
+            if let SourceConfig::Ldap(ld) = &ch.source {
+                ld.validate().map_err(|e| l.error(format!("{ckey}.source.url"), "url", e))?;
+            }
             if let Some(f) = &ch.location.filter {
                 crate::ldapfilter::parse(f)
                     .map_err(|e| l.error(format!("{ckey}.location.filter"), "filter", e.to_string()))?;

@@ -88,3 +88,14 @@ fn a_malformed_source_fails_the_cycle_and_changes_nothing() {
     assert!(stdout(&out).contains("cannot read"), "{}", stdout(&out));
     assert_eq!(h.user("a1").unwrap()["active"], true);
 }
+
+#[test]
+fn plaintext_ldap_to_a_remote_host_is_refused_at_load() {
+    let h = host();
+    edit(
+        &h,
+        r#"source = { type = "ldif", path = "directory.ldif" }"#,
+        r#"source = { type = "ldap", url = "ldap://dc01.example.com" }"#,
+    );
+    fails_with(&h, 2, &["source.url", "in clear"]);
+}

@@ -67,6 +67,9 @@ pub struct LdapConfig {
     /// The id attribute is binary (AD `objectGUID`): render it as a GUID string.
     #[serde(default)]
     pub guid_binary: bool,
+    /// Allow `ldap://` without StartTLS to a non-loopback host (the bind password then travels in clear).
+    #[serde(default)]
+    pub allow_plaintext: bool,
     /// Timestamp change detection: how far the directory's clock may lag the host's, in seconds. The
     /// next cycle reads entries modified since this cycle's start minus this allowance.
     #[serde(default = "default_skew")]
@@ -84,6 +87,27 @@ pub fn generalized_time(unix: i64) -> String {
 }
 
 impl LdapConfig {
+    /// Checks the URL and transport security (no network).
+    pub fn validate(&self) -> Result<(), String> {
+        let url = url::Url::parse(&self.url).map_err(|e| format!("`{}` is not a URL: {e}", self.url))?;
+        let loopback = match url.host() {
+            // ldap:// is not a "special" scheme for the url crate: IP hosts arrive as opaque strings.
+            Some(url::Host::Domain(d)) => {
+                d.eq_ignore_ascii_case("localhost")
+                    || d.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+            }
+            Some(url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            None => return Err(format!("`{}` has no host", self.url)),
+        };
+        match url.scheme() {
+            "ldaps" => Ok(()),
+            "ldap" if self.starttls || loopback || self.allow_plaintext => Ok(()),
+            "ldap" => Err("plain ldap:// to a remote host would send the bind password in clear: use ldaps://, set starttls = true, or set allow_plaintext = true".into()),
+            other => Err(format!("unsupported scheme `{other}` (ldap or ldaps)")),
+        }
+    }
+
     /// Resolves relative paths against the configuration file's directory.
     pub fn resolve_paths(&mut self, base: &Path) {
         if let Some(p) = self.ca_certificate.as_mut().filter(|p| p.is_relative()) {
@@ -357,5 +381,19 @@ mod tests {
         assert_eq!(wrap("uid=x"), "(uid=x)");
         assert_eq!(wrap(""), "(objectClass=*)");
         assert_eq!(generalized_time(1_795_849_262), "20261128070102Z");
+        let cfg = |url: &str, starttls: bool, allow: bool| {
+            let mut c: LdapConfig = toml::from_str(&format!("url = \"{url}\"")).unwrap();
+            c.starttls = starttls;
+            c.allow_plaintext = allow;
+            c.validate()
+        };
+        assert!(cfg("ldap://dc01.example.com", false, false).unwrap_err().contains("in clear"));
+        assert!(cfg("ldap://dc01.example.com", true, false).is_ok());
+        assert!(cfg("ldap://dc01.example.com", false, true).is_ok());
+        assert!(cfg("ldaps://dc01.example.com:636", false, false).is_ok());
+        assert!(cfg("ldap://127.0.0.1:3890", false, false).is_ok());
+        assert!(cfg("ldap://[::1]:3890", false, false).is_ok());
+        assert!(cfg("ldap://10.0.0.5", false, false).is_err());
+        assert!(cfg("http://dc01", false, false).is_err());
     }
 }
