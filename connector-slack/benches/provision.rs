@@ -17,13 +17,8 @@ use std::time::Instant;
 
 const TOKEN: &str = "xoxp-bench";
 
-fn dir() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf()
-}
-
 fn sim(args: &[&str]) -> (Child, String) {
-    let bin = dir().join("slack-sim");
+    let bin = test_support::artifact_dir().join("slack-sim");
     if !bin.exists() {
         eprintln!("{} missing: cargo build --release -p slack-sim", bin.display());
         std::process::exit(2);
@@ -76,7 +71,7 @@ fn provision(inst: &connector_abi::Instance, records: Vec<Record>, batch: usize)
 }
 
 fn main() {
-    let lib = ConnectorLibrary::load(dir().join("libconnector_slack.so"))
+    let lib = ConnectorLibrary::load(test_support::cdylib("connector_slack"))
         .expect("load the connector (cargo build --release -p connector-slack)");
     let settings = |url: &str, extra: Value| {
         let mut s = json!({"accessToken": TOKEN, "baseUrl": format!("{url}/scim"), "apiVersion": "v2"});

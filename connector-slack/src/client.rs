@@ -1,15 +1,14 @@
 //! Slack SCIM over HTTPS: pacing, a concurrency limit, retries with `Retry-After` and jittered
 //! backoff, and error parsing. The token is sent only in the `Authorization` header and never logged.
 
-use crate::errors::{self, SlackError};
 use crate::pacing::{Endpoint, Pacer};
 use crate::settings::Settings;
+use crate::slack_errors::{self, SlackError};
 use connector_abi::payload::{ErrorInfo, ErrorKind};
 use connector_abi::Logger;
 use rand::Rng;
 use reqwest::Method;
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Why a request did not produce a usable answer.
@@ -62,8 +61,6 @@ impl Failure {
 /// A successful answer.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
     /// Parsed body (`Null` when empty).
     pub body: Value,
 }
@@ -78,7 +75,6 @@ pub struct Client {
     time_scale: f64,
     max_retries: u32,
     log: Logger,
-    requests: AtomicU64,
 }
 
 fn transport(e: &reqwest::Error) -> Failure {
@@ -114,13 +110,7 @@ impl Client {
             time_scale: settings.rate_limit_time_scale,
             max_retries: settings.max_retries,
             log,
-            requests: AtomicU64::new(0),
         })
-    }
-
-    /// Requests sent so far by this instance.
-    pub fn requests_sent(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 
     async fn once(
@@ -144,7 +134,6 @@ impl Client {
         if let Some(b) = body {
             rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8").body(b.to_string());
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
         let resp = rb.send().await.map_err(|e| transport(&e))?;
         let status = resp.status().as_u16();
         let retry_after = resp
@@ -162,9 +151,9 @@ impl Client {
                     timeout: false,
                 })?
             };
-            return Ok(Answer { status, body });
+            return Ok(Answer { body });
         }
-        Err(Failure::Slack(errors::parse(status, &bytes, retry_after)))
+        Err(Failure::Slack(slack_errors::parse(status, &bytes, retry_after)))
     }
 
     /// Sends a request, retrying throttling (after `Retry-After`), 5xx and transport failures with

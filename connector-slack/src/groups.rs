@@ -3,9 +3,9 @@
 
 use crate::attributes::{text, CORE_GROUP_V2, CORE_V1, PATCH_OP};
 use crate::client::Failure;
-use crate::engine::Engine;
 use crate::pacing::Endpoint;
 use crate::settings::{ApiVersion, MembershipHandling};
+use crate::Connection;
 use connector_abi::payload::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -26,7 +26,7 @@ fn members_of(body: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-impl Engine {
+impl Connection {
     fn group_schema(&self) -> &'static str {
         match self.settings.api_version {
             ApiVersion::V1 => CORE_V1,

@@ -3,31 +3,42 @@
 //! - [`settings`]: target settings, validated without network;
 //! - [`descriptor`]: what the connector offers (PingFederate's options and attributes);
 //! - [`attributes`]: where each attribute lives in Slack, per version;
-//! - [`client`], [`pacing`], [`errors`]: HTTPS, Slack's budgets, error envelopes and advice;
-//! - [`engine`], [`matching`], [`users`], [`groups`]: a batch's records;
-//! - [`probe`]: `test` and `search`.
+//! - [`client`], [`pacing`]: HTTPS with retries, Slack's rate-limit budgets;
+//! - [`slack_errors`]: Slack's error catalogue (both envelopes; code → error kind, retryable, advice);
+//! - [`batch`], [`matching`], [`users`], [`groups`]: a batch's records (`provision`);
+//! - [`check`]: the `test` operation (connection and credential diagnosis);
+//! - [`search`]: the `search` operation.
 
 pub mod attributes;
+pub mod batch;
+pub mod check;
 pub mod client;
 pub mod descriptor;
-pub mod engine;
-pub mod errors;
 pub mod groups;
 pub mod matching;
 pub mod pacing;
-pub mod probe;
+pub mod search;
 pub mod settings;
+pub mod slack_errors;
 pub mod users;
 
 use connector_abi::payload::*;
 use connector_abi::{Connector, ConnectorError, Logger};
-use engine::Engine;
 use std::sync::Arc;
 
-/// A connector instance: its own tokio runtime and engine; every call blocks on the runtime.
+/// What one connector instance works with: the Slack client, the settings, the matching index and the
+/// host's logger. Shared by the tasks of a batch.
+pub struct Connection {
+    pub client: client::Client,
+    pub settings: settings::Settings,
+    pub index: tokio::sync::Mutex<matching::Index>,
+    pub log: Logger,
+}
+
+/// A connector instance: its own tokio runtime and its [`Connection`]; every call blocks on the runtime.
 pub struct SlackConnector {
     runtime: Option<tokio::runtime::Runtime>,
-    engine: Arc<Engine>,
+    conn: Arc<Connection>,
 }
 
 impl SlackConnector {
@@ -36,11 +47,6 @@ impl SlackConnector {
             Some(rt) => Ok(rt.block_on(f)),
             None => Err(ErrorInfo::new(ErrorKind::Other, "connector instance is closed").into()),
         }
-    }
-
-    /// Requests this instance has sent (for benchmarks and tests).
-    pub fn requests_sent(&self) -> u64 {
-        self.engine.client.requests_sent()
     }
 }
 
@@ -63,24 +69,25 @@ impl Connector for SlackConnector {
         let client = client::Client::new(&s, log)
             .map_err(|e| ConnectorError::Failed(ErrorInfo::new(ErrorKind::Configuration, e)))?;
         log.info(&format!("slack connector opened: {} (SCIM {})", s.api_base(), s.api_version.path()));
-        let engine = Arc::new(Engine { client, settings: s, index: tokio::sync::Mutex::new(Default::default()), log });
-        Ok(SlackConnector { runtime: Some(runtime), engine })
+        let conn =
+            Arc::new(Connection { client, settings: s, index: tokio::sync::Mutex::new(Default::default()), log });
+        Ok(SlackConnector { runtime: Some(runtime), conn })
     }
 
     fn test(&self, _request: TestRequest) -> Result<TestResponse, ConnectorError> {
-        let engine = Arc::clone(&self.engine);
-        self.block_on(async move { probe::test(&engine).await })?.map_err(ConnectorError::Failed)
+        let conn = Arc::clone(&self.conn);
+        self.block_on(async move { check::test(&conn).await })?.map_err(ConnectorError::Failed)
     }
 
     fn provision(&self, request: ProvisionRequest) -> Result<ProvisionResponse, ConnectorError> {
-        let engine = Arc::clone(&self.engine);
-        let results = self.block_on(async move { engine.provision(request).await })?;
+        let conn = Arc::clone(&self.conn);
+        let results = self.block_on(async move { conn.provision(request).await })?;
         Ok(ProvisionResponse { v: PAYLOAD_VERSION, results })
     }
 
     fn search(&self, request: SearchRequest) -> Result<SearchPage, ConnectorError> {
-        let engine = Arc::clone(&self.engine);
-        self.block_on(async move { probe::search(&engine, request).await })?.map_err(ConnectorError::Failed)
+        let conn = Arc::clone(&self.conn);
+        self.block_on(async move { search::search(&conn, request).await })?.map_err(ConnectorError::Failed)
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::attributes::{from_scim, text};
 use crate::client::{Client, Failure};
 use crate::pacing::Endpoint;
-use crate::settings::{ApiVersion, UniqueIdentifier};
+use crate::settings::UniqueIdentifier;
 use connector_abi::payload::Attributes;
 use reqwest::Method;
 use serde_json::Value;
@@ -89,11 +89,6 @@ impl Index {
             self.by_key.insert(k, Found { attrs: None, ..f });
         }
     }
-
-    /// Forgets everything.
-    pub fn clear(&mut self) {
-        *self = Index::default();
-    }
 }
 
 fn quote(v: &str) -> String {
@@ -117,13 +112,12 @@ pub async fn lookup(client: &Client, id: UniqueIdentifier, key: &str) -> Result<
 }
 
 /// Reads the user list into `index` when that is cheaper than looking `keys` up one by one.
-/// Returns the keys it did not resolve (for per-record lookups).
+/// Keys it leaves unresolved are looked up per record (see [`lookup`]).
 pub async fn prepare(
     client: &Client,
     index: &tokio::sync::Mutex<Index>,
     id: UniqueIdentifier,
     keys: &HashSet<String>,
-    _version: ApiVersion,
 ) -> Result<(), Failure> {
     let mut idx = index.lock().await;
     if idx.fresh() || keys.len() < 2 {

@@ -3,10 +3,10 @@
 
 use crate::attributes::{self, attribute, differs, from_scim, patch_body, patch_is_empty, text};
 use crate::client::Failure;
-use crate::engine::Engine;
 use crate::matching::{self, Found};
 use crate::pacing::Endpoint;
 use crate::settings::{ApiVersion, RemoveUserAction, UniqueIdentifier};
+use crate::Connection;
 use connector_abi::payload::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -31,7 +31,7 @@ fn looks_like_user_id(v: &str) -> bool {
         && v.bytes().skip(1).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-impl Engine {
+impl Connection {
     fn key(&self, r: &Record) -> Option<String> {
         matching::key_of(&r.attributes, self.settings.unique_identifier)
     }

@@ -276,7 +276,7 @@ fn search_pages_users_and_groups() {
 fn the_c_host_provisions_through_this_connector() {
     let env = Env::off("v2");
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let bin = artifact_dir().join("c-host-slack");
+    let bin = test_support::artifact_dir().join("c-host-slack");
     let st = std::process::Command::new("gcc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
         .arg(root.join("include"))
@@ -289,7 +289,7 @@ fn the_c_host_provisions_through_this_connector() {
     let settings = serde_json::to_string(&env.settings(json!({}))).unwrap();
     let out = std::process::Command::new(&bin)
         .arg("slack")
-        .arg(artifact_dir().join("libconnector_slack.so"))
+        .arg(test_support::cdylib("connector_slack"))
         .arg(settings)
         .output()
         .unwrap();

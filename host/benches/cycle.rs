@@ -10,16 +10,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "xoxp-bench-host";
-
-fn dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf()
-}
 
 fn write_ldif(path: &Path, n: usize) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("ldif"));
@@ -39,17 +34,7 @@ fn write_config(path: &Path, url: &str, ldif: &Path, state: &Path) {
 state_db = "{state}"
 audit_log = "{audit}"
 
-[[connections]]
-name = "slack"
-connector = "{lib}"
-[connections.settings]
-apiVersion = "v2"
-baseUrl = "{url}/scim"
-rateLimitTimeScale = 10000.0
-maxConcurrency = 16
-[connections.secrets]
-accessToken = {{ env = "BENCH_TOKEN" }}
-
+{connection}
 [[connections.channels]]
 name = "people"
 source = {{ type = "ldif", path = "{ldif}" }}
@@ -70,7 +55,13 @@ employeeNumber = {{ attribute = "employeeNumber", masked = true }}
 "#,
         state = state.display(),
         audit = state.with_extension("audit.jsonl").display(),
-        lib = dir().join("libconnector_slack.so").display(),
+        connection = test_support::config::slack_connection(
+            "slack",
+            &test_support::cdylib("connector_slack"),
+            url,
+            "BENCH_TOKEN",
+            "maxConcurrency = 16"
+        ),
         ldif = ldif.display(),
     );
     std::fs::write(path, cfg).expect("config");
@@ -90,7 +81,7 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 /// Runs `provisioner sync --once`; returns (seconds, peak KiB, stdout).
 fn sync(config: &Path) -> (f64, u64, String) {
     let t = Instant::now();
-    let mut child = Command::new(dir().join("provisioner"))
+    let mut child = Command::new(test_support::artifact_dir().join("provisioner"))
         .args(["--config"])
         .arg(config)
         .args(["sync", "--once"])
@@ -124,14 +115,14 @@ fn requests(url: &str) -> u64 {
 
 fn main() {
     for bin in ["provisioner", "slack-sim", "libconnector_slack.so"] {
-        if !dir().join(bin).exists() {
+        if !test_support::artifact_dir().join(bin).exists() {
             eprintln!("{bin} missing: cargo build --release -p provisioner -p connector-slack -p slack-sim");
             std::process::exit(2);
         }
     }
     let tmp = std::env::temp_dir().join(format!("provisioner-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
-    let mut sim = Command::new(dir().join("slack-sim"))
+    let mut sim = Command::new(test_support::artifact_dir().join("slack-sim"))
         .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--rate-limits", "off"])
         .stdout(Stdio::piped())
         .spawn()

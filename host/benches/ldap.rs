@@ -7,18 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "xoxp-bench-ldap";
 const SUFFIX: &str = "dc=example,dc=com";
 const PW: &str = "bench-admin";
-
-fn dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|p| p.parent()).unwrap().to_path_buf()
-}
 
 fn main() {
     let n = 50_000;
@@ -65,7 +59,7 @@ fn main() {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut sim = Command::new(dir().join("slack-sim"))
+    let mut sim = Command::new(test_support::artifact_dir().join("slack-sim"))
         .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--rate-limits", "off"])
         .stdout(Stdio::piped())
         .spawn()
@@ -80,17 +74,7 @@ fn main() {
             r#"[engine]
 state_db = "{d}/state.db"
 audit_log = "{d}/audit.jsonl"
-[[connections]]
-name = "slack"
-connector = "{lib}"
-[connections.settings]
-apiVersion = "v2"
-baseUrl = "{sim_url}/scim"
-rateLimitTimeScale = 10000.0
-maxConcurrency = 16
-[connections.secrets]
-accessToken = {{ env = "BENCH_TOKEN" }}
-[[connections.channels]]
+{connection}[[connections.channels]]
 name = "directory"
 batch_size = 500
 threads = 2
@@ -113,13 +97,19 @@ familyName = {{ attribute = "sn" }}
 title = {{ attribute = "title" }}
 "#,
             d = tmp.display(),
-            lib = dir().join("libconnector_slack.so").display()
+            connection = test_support::config::slack_connection(
+                "slack",
+                &test_support::cdylib("connector_slack"),
+                &sim_url,
+                "BENCH_TOKEN",
+                "maxConcurrency = 16"
+            ),
         ),
     )
     .unwrap();
     let sync = || {
         let t = Instant::now();
-        let out = Command::new(dir().join("provisioner"))
+        let out = Command::new(test_support::artifact_dir().join("provisioner"))
             .arg("--config")
             .arg(&cfg)
             .args(["sync", "--once"])

@@ -28,13 +28,6 @@ pub struct Audit {
     file: Mutex<std::fs::File>,
 }
 
-/// RFC 3339 UTC time for now, with milliseconds.
-pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let (y, mo, day, h, mi, sec) = crate::clock::civil(d.as_secs() as i64);
-    format!("{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{sec:02}.{:03}Z", d.subsec_millis())
-}
-
 impl Audit {
     /// Opens (appending, creating) the log.
     pub fn open(path: &Path) -> std::io::Result<Audit> {

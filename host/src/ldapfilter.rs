@@ -2,7 +2,7 @@
 //! directory server (LDIF and CSV files). Attribute names and values compare case-insensitively
 //! (caseIgnoreMatch), as directories do for the usual attributes.
 
-use crate::source::Entry;
+use crate::entry::Entry;
 
 /// A parsed filter.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,19 +1,23 @@
-//! The provisioning host: the library behind the `provisioner` binary.
+//! The provisioning host: the library behind the `provisioner` binary. See `ARCHITECTURE.md` for the
+//! code map; in one line each, from the edges inwards:
 //!
-//! - [`config`]: the TOML configuration, with located errors;
-//! - [`source`]: channel sources (LDIF, CSV) streaming entries; [`ldapfilter`] evaluates filters;
-//! - [`mapping`]: attribute mapping and templates;
-//! - [`state`]: the SQLite state store; [`audit`]: the audit log;
-//! - [`engine`]: the cycle (diff, batches, results, groups);
-//! - [`connections`]: loading connectors and building their target settings;
-//! - [`commands`]: one module per CLI command.
+//! - [`cli`] and [`commands`]: the command line and one module per command (the binary's layer);
+//! - [`config`]: the TOML file as data, with located errors; [`compile`] turns it into what runs;
+//! - [`source`]: channel sources (LDIF, CSV, LDAP) streaming [`entry`] values; [`ldapfilter`] evaluates
+//!   filters; [`mapping`] maps attributes;
+//! - [`engine`]: the cycle (collect, decide, execute, groups, plan);
+//! - [`state`]: the SQLite state store; [`audit`]: the audit log; [`clock`]: time;
+//! - [`connections`]: loading connectors and building their target settings.
 
 pub mod audit;
+pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod compile;
 pub mod config;
 pub mod connections;
 pub mod engine;
+pub mod entry;
 pub mod ldapfilter;
 pub mod mapping;
 pub mod source;

@@ -9,7 +9,7 @@
 //! For example `{givenName} {sn}`, `{mail|localpart|lower|first:21}`, `{manager|cn}`.
 
 use crate::config::FieldMapping;
-use crate::source::Entry;
+use crate::entry::Entry;
 use serde_json::Value;
 
 /// One piece of a template.

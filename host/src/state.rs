@@ -12,13 +12,25 @@ use std::path::Path;
 
 /// A state store error.
 #[derive(Debug, thiserror::Error)]
-#[error("state database {path}: {source}")]
-pub struct StateError {
-    /// The database file.
-    pub path: String,
-    /// SQLite's error.
-    #[source]
-    pub source: rusqlite::Error,
+pub enum StateError {
+    /// SQLite failed.
+    #[error("state database {path}: {source}")]
+    Db {
+        /// The database file.
+        path: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database's directory could not be created.
+    #[error("state database {path}: cannot create its directory: {source}")]
+    Dir {
+        /// The database file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Status of an object as last provisioned.
@@ -41,11 +53,12 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> Status {
+    fn parse(s: &str) -> Option<Status> {
         match s {
-            "disabled" => Status::Disabled,
-            "removed" => Status::Removed,
-            _ => Status::Active,
+            "active" => Some(Status::Active),
+            "disabled" => Some(Status::Disabled),
+            "removed" => Some(Status::Removed),
+            _ => None,
         }
     }
 }
@@ -90,8 +103,39 @@ pub struct Row {
     pub last_error: Option<String>,
 }
 
+/// A channel's counts and last cycle, as `provisioner channels` shows them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChannelSummary {
+    /// Users not removed.
+    pub users: u64,
+    /// Users failed or in flight.
+    pub dirty_users: u64,
+    /// Users disabled.
+    pub disabled_users: u64,
+    /// Groups not removed.
+    pub groups: u64,
+    /// Groups failed or in flight.
+    pub dirty_groups: u64,
+    /// The last cycle, if any ran.
+    pub last_cycle: Option<LastCycle>,
+}
+
+/// A channel's last cycle.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LastCycle {
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds; absent while running or after a crash.
+    pub finished_at: Option<i64>,
+    /// Outcomes counted (absent for a failed cycle of an older version).
+    pub figures: Option<CycleFigures>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
 /// Per-cycle figures.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[allow(missing_docs)]
 pub struct CycleFigures {
     pub created: u64,
     pub updated: u64,
@@ -131,9 +175,9 @@ impl State {
     /// Opens (creating) the database.
     pub fn open(path: &Path) -> Result<State, StateError> {
         let p = path.display().to_string();
-        let err = |source| StateError { path: p.clone(), source };
+        let err = |source| StateError::Db { path: p.clone(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Dir { path: p.clone(), source })?;
         }
         let conn = Connection::open(path).map_err(err)?;
         conn.execute_batch(
@@ -164,7 +208,7 @@ impl State {
     }
 
     fn err(&self, source: rusqlite::Error) -> StateError {
-        StateError { path: self.path.clone(), source }
+        StateError::Db { path: self.path.clone(), source }
     }
 
     /// Every row of a channel's table.
@@ -182,7 +226,16 @@ impl State {
                     target_id: r.get(1)?,
                     hash: r.get(2)?,
                     attr_hashes: AttrHashes(attr_json),
-                    status: Status::parse(&r.get::<_, String>(4)?),
+                    status: {
+                        let text: String = r.get(4)?;
+                        Status::parse(&text).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                4,
+                                rusqlite::types::Type::Text,
+                                format!("unknown status `{text}`").into(),
+                            )
+                        })?
+                    },
                     dirty: r.get::<_, i64>(5)? != 0,
                     attempts: r.get::<_, i64>(6)? as u32,
                     next_attempt_at: r.get(7)?,
@@ -200,26 +253,26 @@ impl State {
 
     /// Marks records in flight (dirty), in one committed transaction, before the connector is called.
     pub fn mark_in_flight(&mut self, table: Table, channel: &str, ids: &[(String, Status)]) -> Result<(), StateError> {
-        let tx = self.conn.transaction().map_err(|e| StateError { path: self.path.clone(), source: e })?;
+        let tx = self.conn.transaction().map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
         {
             let sql = format!(
                 "INSERT INTO {} (channel, source_id, status, dirty) VALUES (?1, ?2, ?3, 1)
                  ON CONFLICT(channel, source_id) DO UPDATE SET dirty = 1",
                 table.name()
             );
-            let mut st = tx.prepare_cached(&sql).map_err(|e| StateError { path: self.path.clone(), source: e })?;
+            let mut st = tx.prepare_cached(&sql).map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
             for (id, status) in ids {
                 st.execute(params![channel, id, status.as_str()])
-                    .map_err(|e| StateError { path: self.path.clone(), source: e })?;
+                    .map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
             }
         }
-        tx.commit().map_err(|e| StateError { path: self.path.clone(), source: e })
+        tx.commit().map_err(|e| StateError::Db { path: self.path.clone(), source: e })
     }
 
     /// Settles rows after the connector answered, in one transaction.
     pub fn settle(&mut self, table: Table, channel: &str, rows: &[Row], now: i64) -> Result<(), StateError> {
         let path = self.path.clone();
-        let e = |source| StateError { path: path.clone(), source };
+        let e = |source| StateError::Db { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(e)?;
         {
             let sql = format!(
@@ -270,7 +323,7 @@ impl State {
     /// Replaces a group's recorded members.
     pub fn set_memberships(&mut self, channel: &str, group: &str, users: &[String]) -> Result<(), StateError> {
         let path = self.path.clone();
-        let e = |source| StateError { path: path.clone(), source };
+        let e = |source| StateError::Db { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM memberships WHERE channel = ?1 AND group_source_id = ?2", params![channel, group])
             .map_err(e)?;
@@ -329,34 +382,39 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
-    /// Per channel: users (not removed), dirty users, groups, dirty groups, last cycle (started, finished, figures, error).
-    pub fn channel_summary(&self, channel: &str) -> Result<serde_json::Value, StateError> {
-        let count = |sql: &str| -> Result<i64, StateError> {
-            self.conn.query_row(sql, params![channel], |r| r.get(0)).map_err(|e| self.err(e))
+    /// A channel's counts and last cycle.
+    pub fn channel_summary(&self, channel: &str) -> Result<ChannelSummary, StateError> {
+        let count = |sql: &str| -> Result<u64, StateError> {
+            self.conn
+                .query_row(sql, params![channel], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(|e| self.err(e))
         };
-        let users = count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND status != 'removed'")?;
-        let dirty_users = count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND dirty = 1")?;
-        let disabled = count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND status = 'disabled'")?;
-        let groups = count("SELECT COUNT(*) FROM groups WHERE channel = ?1 AND status != 'removed'")?;
-        let dirty_groups = count("SELECT COUNT(*) FROM groups WHERE channel = ?1 AND dirty = 1")?;
-        type LastCycle = (i64, Option<i64>, Option<String>, Option<String>);
-        let last: Option<LastCycle> = self
+        let last = self
             .conn
             .query_row(
                 "SELECT started_at, finished_at, figures, error FROM cycles WHERE channel = ?1 ORDER BY id DESC LIMIT 1",
                 params![channel],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| {
+                    let figures: Option<String> = r.get(2)?;
+                    Ok(LastCycle {
+                        started_at: r.get(0)?,
+                        finished_at: r.get(1)?,
+                        figures: figures.and_then(|f| serde_json::from_str(&f).ok()),
+                        error: r.get(3)?,
+                    })
+                },
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        Ok(serde_json::json!({
-            "users": users, "dirty_users": dirty_users, "disabled_users": disabled,
-            "groups": groups, "dirty_groups": dirty_groups,
-            "last_cycle": last.map(|(s, f, fig, err)| serde_json::json!({
-                "started_at": s, "finished_at": f,
-                "figures": fig.and_then(|x| serde_json::from_str::<serde_json::Value>(&x).ok()), "error": err
-            })),
-        }))
+        Ok(ChannelSummary {
+            users: count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND status != 'removed'")?,
+            dirty_users: count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND dirty = 1")?,
+            disabled_users: count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND status = 'disabled'")?,
+            groups: count("SELECT COUNT(*) FROM groups WHERE channel = ?1 AND status != 'removed'")?,
+            dirty_groups: count("SELECT COUNT(*) FROM groups WHERE channel = ?1 AND dirty = 1")?,
+            last_cycle: last,
+        })
     }
 
     /// Forgets a channel's state.

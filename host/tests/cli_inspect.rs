@@ -1,13 +1,7 @@
 //! `provisioner connectors inspect` against real libraries.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
-use std::path::PathBuf;
 use std::process::Command;
-
-fn artifact_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|p| p.parent()).unwrap().to_path_buf()
-}
 
 fn provisioner() -> Command {
     Command::new(env!("CARGO_BIN_EXE_provisioner"))
@@ -15,11 +9,8 @@ fn provisioner() -> Command {
 
 #[test]
 fn inspect_prints_a_table() {
-    let out = provisioner()
-        .args(["connectors", "inspect"])
-        .arg(artifact_dir().join("libfake_connector.so"))
-        .output()
-        .unwrap();
+    let out =
+        provisioner().args(["connectors", "inspect"]).arg(test_support::cdylib("fake_connector")).output().unwrap();
     assert!(out.status.success());
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.contains("Fake Connector (fake)"), "{s}");
@@ -33,7 +24,7 @@ fn inspect_prints_a_table() {
 fn inspect_prints_json() {
     let out = provisioner()
         .args(["connectors", "inspect", "--json"])
-        .arg(artifact_dir().join("libfake_connector.so"))
+        .arg(test_support::cdylib("fake_connector"))
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -20,17 +20,7 @@ state_db = "state.db"
 audit_log = "audit.jsonl"
 retry_backoff_seconds = 0
 
-[[connections]]
-name = "slack"
-connector = "{lib}"
-[connections.settings]
-apiVersion = "v2"
-baseUrl = "{base}/scim"
-rateLimitTimeScale = 10000.0
-maxConcurrency = 16
-[connections.secrets]
-accessToken = {{ env = "E2E_SLACK_TOKEN" }}
-
+{connection}
 [[connections.channels]]
 name = "directory"
 batch_size = 500
@@ -62,8 +52,13 @@ givenName = {{ attribute = "givenName" }}
 familyName = {{ attribute = "sn" }}
 title = {{ attribute = "title" }}
 "#,
-        lib = artifact_dir().join("libconnector_slack.so").display(),
-        base = h.sim.base_url(),
+        connection = test_support::config::slack_connection(
+            "slack",
+            &slack_connector(),
+            &h.sim.base_url(),
+            "E2E_SLACK_TOKEN",
+            "maxConcurrency = 16"
+        ),
     );
     std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
 }

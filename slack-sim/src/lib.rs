@@ -1,8 +1,15 @@
 //! `slack-sim`: a faithful local Slack SCIM API (v1.1 and v2) for tests, the demo and benchmarks.
 //!
-//! Built from `shared/reference/slack-scim-api.md`: Slack's representations, quirks, error codes and
-//! envelopes, rate limits (org-wide and per-endpoint buckets, the per-resource lock), plus deterministic
-//! fault injection. See the crate README for every choice made where Slack's behaviour is uncertain.
+//! Built from Slack's public documentation: the SCIM API reference
+//! (<https://docs.slack.dev/reference/scim-api>, v1.1 and v2), *Using the Slack SCIM API*
+//! (<https://docs.slack.dev/admins/scim-api>), the SCIM rate limits
+//! (<https://docs.slack.dev/reference/scim-api/rate-limits>) and the pagination changelog
+//! (<https://docs.slack.dev/changelog/2019-06-have-scim-will-paginate>); where they are silent, from what
+//! the live-API integration tests of Slack's SDKs (<https://github.com/slackapi/java-slack-sdk>,
+//! <https://github.com/slackapi/python-slack-sdk>) observe. It reproduces Slack's representations,
+//! quirks, error codes and envelopes, rate limits (org-wide and per-endpoint buckets, the per-resource
+//! lock), plus deterministic fault injection. See the crate README for every choice made where Slack's
+//! behaviour is uncertain.
 //!
 //! In-process use: `let sim = SimServer::start(SimConfig::default())?; sim.base_url()`.
 

@@ -5,20 +5,12 @@ use connector_abi::payload::*;
 use connector_abi::{ConnectorLibrary, Instance};
 use serde_json::{json, Value};
 use slack_sim::{SimConfig, SimServer};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 pub const TOKEN: &str = "xoxp-connector-test-secret-0123456789";
 
-pub fn artifact_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|p| p.parent()).unwrap().to_path_buf()
-}
-
 pub fn library() -> Arc<ConnectorLibrary> {
-    let p = artifact_dir().join("libconnector_slack.so");
-    assert!(p.exists(), "{} missing: run `cargo build --workspace` first", p.display());
-    ConnectorLibrary::load(p).unwrap()
+    ConnectorLibrary::load(test_support::cdylib("connector_slack")).unwrap()
 }
 
 pub struct Env {

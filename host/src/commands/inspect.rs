@@ -1,7 +1,18 @@
 //! `provisioner connectors inspect PATH`: load a connector and print its descriptor.
 
+use super::CommandError;
+use anyhow::Context as _;
 use connector_abi::{ConnectorLibrary, Descriptor};
 use std::fmt::Write as _;
+use std::path::Path;
+
+/// `provisioner connectors inspect PATH [--json]`.
+pub fn run(path: &Path, json: bool) -> Result<(), CommandError> {
+    let lib = ConnectorLibrary::load(path).map_err(|e| CommandError::Load(e.into()))?;
+    let out = if json { render_json(&lib).context("encoding the descriptor")? } else { render_table(&lib) };
+    println!("{}", out.trim_end());
+    Ok(())
+}
 
 /// Renders the descriptor as a readable report.
 pub fn render_table(lib: &ConnectorLibrary) -> String {

@@ -1,27 +1,50 @@
-//! `sync --once`, `run` and `plan`: open the connections, run (or plan) a cycle of every active channel.
+//! `sync --once`: open the connections and run one cycle of every active channel. The cycle loop and
+//! the summary are shared with `run` and `plan`.
 
+use super::{open_state, progress, stop_flag, CommandError, Context};
 use crate::audit::Audit;
-use crate::config::Loaded;
+use crate::compile::Compiled;
 use crate::connections;
 use crate::engine::{run_cycle, ChannelRuntime, CycleOptions, CycleReport, Progress};
 use crate::state::State;
+use anyhow::Context as _;
 use std::sync::atomic::AtomicBool;
 
-/// The channels of every active connection, ready to run.
-pub fn runtimes(loaded: &Loaded) -> anyhow::Result<Vec<ChannelRuntime>> {
-    use anyhow::Context as _;
+/// `provisioner sync --once [--json]`.
+pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
+    if !once {
+        return Err(CommandError::Usage(anyhow::anyhow!("`sync` needs --once (use `run` for the loop)")));
+    }
+    let compiled = ctx.load()?;
+    let (mut state, audit) = open_state(&compiled.loaded)?;
+    let rts = runtimes(&compiled)?;
+    let stop = stop_flag()?;
+    let bars = progress::Bars::default();
+    let reports = cycle_all(&rts, &mut state, &audit, &compiled, false, &stop, progress::for_stderr(&bars));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports).context("encoding the summary")?);
+    } else {
+        print!("{}", summary(&reports));
+    }
+    if reports.iter().any(|r| r.error.is_some() || r.figures.failed > 0) {
+        return Err(CommandError::Failed(anyhow::anyhow!(
+            "some records or channels failed (see the summary and the audit log)"
+        )));
+    }
+    Ok(())
+}
+
+/// The active channels of every active connection, each with its connection's instance.
+pub fn runtimes(compiled: &Compiled) -> anyhow::Result<Vec<ChannelRuntime>> {
+    let loaded = &compiled.loaded;
     let mut out = Vec::new();
     for (i, conn) in loaded.config.connections.iter().enumerate() {
-        if !conn.active || conn.channels.iter().all(|c| !c.active) {
+        let mut channels = compiled.channels.iter().filter(|c| c.connection == conn.name && c.cfg.active).peekable();
+        if !conn.active || channels.peek().is_none() {
             continue;
         }
         let open = connections::open(loaded, i).with_context(|| format!("opening connection `{}`", conn.name))?;
-        for ch in conn.channels.iter().filter(|c| c.active) {
-            out.push(
-                ChannelRuntime::new(&conn.name, ch.clone(), open.instance.clone())
-                    .with_context(|| format!("channel `{}`", ch.name))?,
-            );
-        }
+        out.extend(channels.map(|ch| ChannelRuntime { ch: ch.clone(), instance: open.instance.clone() }));
     }
     Ok(out)
 }
@@ -31,15 +54,15 @@ pub fn cycle_all(
     rts: &[ChannelRuntime],
     state: &mut State,
     audit: &Audit,
-    loaded: &Loaded,
+    compiled: &Compiled,
     dry_run: bool,
     stop: &AtomicBool,
     progress: &dyn Progress,
 ) -> Vec<CycleReport> {
     let opts = CycleOptions {
         dry_run,
-        backoff_base: loaded.config.engine.retry_backoff_seconds,
-        backoff_max: loaded.config.engine.retry_backoff_max_seconds,
+        backoff_base: compiled.loaded.config.engine.retry_backoff_seconds,
+        backoff_max: compiled.loaded.config.engine.retry_backoff_max_seconds,
         stop,
         progress,
     };
@@ -59,9 +82,9 @@ pub fn cycle_all(
                 reports.push(r);
             }
             Err(e) => {
-                tracing::error!(channel = %rt.cfg.name, "cycle failed: {e}");
+                tracing::error!(channel = %rt.name(), "cycle failed: {e}");
                 reports.push(CycleReport {
-                    channel: rt.cfg.name.clone(),
+                    channel: rt.name().to_owned(),
                     error: Some(e.to_string()),
                     ..Default::default()
                 });
@@ -88,26 +111,6 @@ pub fn summary(reports: &[CycleReport]) -> String {
                     if r.ids_checked > 0 { format!(", {} ids checked", r.ids_checked) } else { String::new() },
                     r.duration_ms
                 ));
-            }
-        }
-    }
-    s
-}
-
-/// The plan as readable text.
-pub fn render_plan(reports: &[CycleReport]) -> String {
-    let mut s = String::new();
-    for r in reports {
-        if let Some(e) = &r.error {
-            s.push_str(&format!("{}: cannot plan: {e}\n", r.channel));
-            continue;
-        }
-        s.push_str(&format!("{}: {} change(s)\n", r.channel, r.planned.len()));
-        for p in &r.planned {
-            let target = p.target_id.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
-            s.push_str(&format!("  {:<13} {} {}{}\n", p.event_type, p.object_class, p.source_id, target));
-            for (k, v) in &p.changes {
-                s.push_str(&format!("      {k}: {v}\n"));
             }
         }
     }

@@ -94,36 +94,42 @@ pub enum Decision {
     Send(Box<Planned>),
 }
 
-fn user_record(d: &Desired, target: Option<String>, event: Event, changed: Option<Vec<String>>) -> Record {
-    Record {
-        object_class: ObjectClass::User,
-        source_id: d.source_id.clone(),
-        target_id: target,
-        event,
-        attributes: d.attrs.clone(),
-        changed,
+/// A user record to send, the desired state moved into it.
+fn send(
+    d: Desired,
+    intent: Intent,
+    event: Event,
+    target_id: Option<String>,
+    changed: Option<Vec<String>>,
+    status: Status,
+) -> Decision {
+    let attr_hashes = AttrHashes::from_map(&d.attr_hashes);
+    Decision::Send(Box::new(Planned {
+        intent,
+        record: Record {
+            object_class: ObjectClass::User,
+            source_id: d.source_id,
+            target_id,
+            event,
+            attributes: d.attrs,
+            changed,
+            members: vec![],
+            previous_members: None,
+        },
+        status,
+        hash: d.hash,
+        attr_hashes,
         members: vec![],
-        previous_members: None,
-    }
+    }))
 }
 
-/// Decides for a user present in the source location.
-pub fn decide_user(row: Option<&Row>, d: &Desired, mapping: &Mapping, now: i64) -> Decision {
+/// Decides for a user present in the source location (the desired state is moved into the record).
+pub fn decide_user(row: Option<&Row>, d: Desired, mapping: &Mapping, now: i64) -> Decision {
     if let Some(r) = row {
         if r.dirty && r.next_attempt_at > now {
             return Decision::Deferred;
         }
     }
-    let planned = |intent, event, target, changed, status| {
-        Decision::Send(Box::new(Planned {
-            intent,
-            record: user_record(d, target, event, changed),
-            status,
-            hash: d.hash.clone(),
-            attr_hashes: AttrHashes::from_map(&d.attr_hashes),
-            members: vec![],
-        }))
-    };
     let settled = |r: &Row| if r.dirty { Decision::ClearDirty } else { Decision::Nothing };
     match row {
         Some(r) if r.target_id.is_some() => {
@@ -141,24 +147,24 @@ pub fn decide_user(row: Option<&Row>, d: &Desired, mapping: &Mapping, now: i64) 
             match (d.active, r.status) {
                 (true, Status::Active) if changed.is_empty() => settled(r),
                 (true, Status::Active) => {
-                    planned(Intent::Update, Event::Upsert, r.target_id.clone(), Some(changed), Status::Active)
+                    send(d, Intent::Update, Event::Upsert, r.target_id.clone(), Some(changed), Status::Active)
                 }
                 (true, _) => {
                     let mut c = changed;
                     c.push("active".into());
-                    planned(Intent::Reactivate, Event::Upsert, r.target_id.clone(), Some(c), Status::Active)
+                    send(d, Intent::Reactivate, Event::Upsert, r.target_id.clone(), Some(c), Status::Active)
                 }
                 (false, Status::Active) => {
-                    planned(Intent::Disable, Event::Disable, r.target_id.clone(), None, Status::Disabled)
+                    send(d, Intent::Disable, Event::Disable, r.target_id.clone(), None, Status::Disabled)
                 }
                 (false, _) => settled(r),
             }
         }
         // Never created (or a create whose outcome is unknown after a crash: the connector matches it).
         Some(r) if r.hash == d.hash && !r.dirty && (r.status == Status::Disabled) != d.active => Decision::Nothing,
-        _ if d.active => planned(Intent::Create, Event::Upsert, None, None, Status::Active),
+        _ if d.active => send(d, Intent::Create, Event::Upsert, None, None, Status::Active),
         Some(r) if r.status == Status::Disabled && r.hash == d.hash && !r.dirty => Decision::Nothing,
-        _ => planned(Intent::Disable, Event::Disable, None, None, Status::Disabled),
+        _ => send(d, Intent::Disable, Event::Disable, None, None, Status::Disabled),
     }
 }
 

@@ -2,7 +2,8 @@
 //! attributes; a `dn` column, when present, gives the entry's DN (otherwise `id=<row id>`). Values of
 //! `objectClass`, `memberOf` and `member` columns may list several values separated by `;`.
 
-use super::{Entry, Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
+use super::{Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
+use crate::entry::Entry;
 use std::path::PathBuf;
 
 /// A CSV file source.
@@ -20,10 +21,6 @@ impl CsvSource {
 const MULTI: &[&str] = &["objectclass", "memberof", "member", "uniquemember"];
 
 impl Source for CsvSource {
-    fn describe(&self) -> String {
-        format!("CSV file {}", self.path.display())
-    }
-
     fn read(&mut self, request: &ReadRequest, sink: &mut dyn Sink) -> Result<ReadOutcome, SourceError> {
         let path = self.path.display().to_string();
         let mut rdr = csv::ReaderBuilder::new()
@@ -37,7 +34,7 @@ impl Source for CsvSource {
         if headers.iter().any(str::is_empty) {
             return Err(SourceError::Syntax { path, line: 1, message: "a header cell is empty".into() });
         }
-        let id_col = request.attributes.first().cloned().unwrap_or_default();
+        let id_col = &request.id_attribute;
         let mut read = 0u64;
         for (i, rec) in rdr.records().enumerate() {
             let line = i + 2;
@@ -54,7 +51,7 @@ impl Source for CsvSource {
                     || {
                         let id = headers
                             .iter()
-                            .position(|h| h.eq_ignore_ascii_case(&id_col))
+                            .position(|h| h.eq_ignore_ascii_case(id_col))
                             .map(|p| rec[p].to_owned())
                             .unwrap_or_else(|| line.to_string());
                         format!("id={id}")
@@ -76,6 +73,6 @@ impl Source for CsvSource {
             read += 1;
             sink.entry(Kind::User, e)?;
         }
-        Ok(ReadOutcome { complete: true, entries_read: read, ..Default::default() })
+        Ok(ReadOutcome { entries_read: read, ..Default::default() })
     }
 }

@@ -6,118 +6,13 @@
 //! An incremental read fetches only changed entries, plus a cheap pass over the location (ids and DNs
 //! only) that detects deletions and entries that left it.
 
-use super::{Entry, Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
-use crate::config::SecretRef;
+use super::{Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
+use crate::config::ldap::{ChangeDetection, LdapConfig};
+use crate::entry::{under, Entry};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{LdapConn, LdapConnSettings, Scope, SearchEntry};
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How changed entries are found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeDetection {
-    /// Read everything every cycle.
-    #[default]
-    None,
-    /// `modifyTimestamp` not older than the last check, written with negation: `(!(modifyTimestamp<=T-1))`.
-    Timestamp,
-    /// `modifyTimestamp` at or after the last check, without negation (for servers such as Oracle DS).
-    TimestampNoNegation,
-    /// Active Directory's `uSNChanged` greater than the last one seen.
-    Usn,
-}
-
-fn default_page() -> u32 {
-    500
-}
-fn default_timeout() -> u64 {
-    30
-}
-
-/// An LDAP source's settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LdapConfig {
-    /// `ldap://host:port` or `ldaps://host:port`.
-    pub url: String,
-    /// Bind DN (absent: anonymous).
-    #[serde(default)]
-    pub bind_dn: Option<String>,
-    /// Bind password, from an environment variable or a file.
-    #[serde(default)]
-    pub bind_password: Option<SecretRef>,
-    /// Upgrade `ldap://` with StartTLS.
-    #[serde(default)]
-    pub starttls: bool,
-    /// PEM CA certificate(s) to verify the server with (default: the system's roots).
-    #[serde(default)]
-    pub ca_certificate: Option<PathBuf>,
-    /// Connect and operation timeout, seconds.
-    #[serde(default = "default_timeout")]
-    pub timeout_seconds: u64,
-    /// Paged results page size.
-    #[serde(default = "default_page")]
-    pub page_size: u32,
-    /// Change detection.
-    #[serde(default)]
-    pub change_detection: ChangeDetection,
-    /// The id attribute is binary (AD `objectGUID`): render it as a GUID string.
-    #[serde(default)]
-    pub guid_binary: bool,
-    /// Allow `ldap://` without StartTLS to a non-loopback host (the bind password then travels in clear).
-    #[serde(default)]
-    pub allow_plaintext: bool,
-    /// Timestamp change detection: how far the directory's clock may lag the host's, in seconds. The
-    /// next cycle reads entries modified since this cycle's start minus this allowance.
-    #[serde(default = "default_skew")]
-    pub clock_skew_seconds: u64,
-}
-
-fn default_skew() -> u64 {
-    5
-}
-
-/// Generalized time (UTC, seconds) for a Unix time.
-pub fn generalized_time(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = crate::clock::civil(unix);
-    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z")
-}
-
-impl LdapConfig {
-    /// Checks the URL and transport security (no network).
-    pub fn validate(&self) -> Result<(), String> {
-        let url = url::Url::parse(&self.url).map_err(|e| format!("`{}` is not a URL: {e}", self.url))?;
-        let loopback = match url.host() {
-            // ldap:// is not a "special" scheme for the url crate: IP hosts arrive as opaque strings.
-            Some(url::Host::Domain(d)) => {
-                d.eq_ignore_ascii_case("localhost")
-                    || d.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
-            }
-            Some(url::Host::Ipv4(a)) => a.is_loopback(),
-            Some(url::Host::Ipv6(a)) => a.is_loopback(),
-            None => return Err(format!("`{}` has no host", self.url)),
-        };
-        match url.scheme() {
-            "ldaps" => Ok(()),
-            "ldap" if self.starttls || loopback || self.allow_plaintext => Ok(()),
-            "ldap" => Err("plain ldap:// to a remote host would send the bind password in clear: use ldaps://, set starttls = true, or set allow_plaintext = true".into()),
-            other => Err(format!("unsupported scheme `{other}` (ldap or ldaps)")),
-        }
-    }
-
-    /// Resolves relative paths against the configuration file's directory.
-    pub fn resolve_paths(&mut self, base: &Path) {
-        if let Some(p) = self.ca_certificate.as_mut().filter(|p| p.is_relative()) {
-            *p = base.join(&*p);
-        }
-        if let Some(f) = self.bind_password.as_mut().and_then(|s| s.file.as_mut()).filter(|f| f.is_relative()) {
-            *f = base.join(&*f);
-        }
-    }
-}
 
 /// The LDAP source.
 pub struct LdapSource {
@@ -249,37 +144,24 @@ fn wrap(filter: &str) -> String {
     }
 }
 
-/// `20261128070102Z` minus one second (generalized time, UTC), for the negated form.
-fn minus_one_second(t: &str) -> String {
-    let digits: String = t.chars().take(14).collect();
-    match digits.parse::<u64>() {
-        Ok(v) if digits.len() == 14 && v % 100 > 0 => format!("{:014}Z", v - 1),
-        _ => t.to_owned(),
-    }
-}
-
 impl Source for LdapSource {
-    fn describe(&self) -> String {
-        format!("LDAP {} (change detection: {:?})", self.cfg.url, self.cfg.change_detection)
-    }
-
     fn applies_location(&self) -> bool {
         true
     }
 
     fn read(&mut self, req: &ReadRequest, sink: &mut dyn Sink) -> Result<ReadOutcome, SourceError> {
         // "Since the last check" (PingFederate's semantics): this cycle's start, less the clock-skew allowance.
-        let started =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let check_token = generalized_time(started - self.cfg.clock_skew_seconds as i64);
+        let started = crate::clock::unix_now();
+        let check_token = crate::clock::generalized_time(started - self.cfg.clock_skew_seconds as i64);
         let mut conn = self.connect()?;
-        let id_attr = req.attributes.first().cloned().unwrap_or_else(|| "entryUUID".into());
+        let id_attr = req.id_attribute.clone();
         let stamp = match self.cfg.change_detection {
             ChangeDetection::Usn => Some("uSNChanged"),
             ChangeDetection::Timestamp | ChangeDetection::TimestampNoNegation => Some("modifyTimestamp"),
             ChangeDetection::None => None,
         };
         let mut attrs: Vec<String> = req.attributes.clone();
+        attrs.push(id_attr.clone());
         attrs.extend(["objectClass".to_owned()]);
         if let Some(s) = stamp {
             attrs.push(s.to_owned());
@@ -297,13 +179,13 @@ impl Source for LdapSource {
         if let Some(g) = &req.groups {
             if g.member_of_attribute.is_none() {
                 let mut gattrs = vec![id_attr.clone(), "cn".into(), "objectClass".into(), g.member_attribute.clone()];
-                gattrs.extend(crate::mapping::Template::parse(&g.name).map(|t| t.attributes()).unwrap_or_default());
+                gattrs.extend(g.name_attributes.iter().cloned());
                 let base = if g.base_dn.is_empty() { req.location.base_dn.clone() } else { g.base_dn.clone() };
                 read += self.search(&mut conn, &base, &wrap(&g.filter), &gattrs, |se| {
                     sink.entry(Kind::Group, self.to_entry(se, &id_attr))
                 })?;
                 if let Some(gdn) = &req.location.group_dn {
-                    if !super::under(gdn, &base) {
+                    if !under(gdn, &base) {
                         read += self.search(&mut conn, gdn, &wrap(&g.filter), &gattrs, |se| {
                             sink.entry(Kind::Group, self.to_entry(se, &id_attr))
                         })?;
@@ -317,7 +199,11 @@ impl Source for LdapSource {
         let since = req.since.as_deref().filter(|_| stamp.is_some() && !member_of_mode);
         let changed_filter = match (self.cfg.change_detection, since) {
             (ChangeDetection::Timestamp, Some(t)) => {
-                format!("(&{filter}(!(modifyTimestamp<={})))", minus_one_second(t))
+                // "At or after T" written with negation; a token that is not generalized time reads everything.
+                match crate::clock::generalized_minus_one_second(t) {
+                    Some(before) => format!("(&{filter}(!(modifyTimestamp<={before})))"),
+                    None => filter.clone(),
+                }
             }
             (ChangeDetection::TimestampNoNegation, Some(t)) => format!("(&{filter}(modifyTimestamp>={t}))"),
             (ChangeDetection::Usn, Some(n)) => {
@@ -341,7 +227,6 @@ impl Source for LdapSource {
         })?;
         if since.is_none() {
             return Ok(ReadOutcome {
-                complete: true,
                 token: token.filter(|_| stamp.is_some()),
                 entries_read: read,
                 ..Default::default()
@@ -358,14 +243,7 @@ impl Source for LdapSource {
                 Ok(())
             })?;
         let _ = conn.unbind();
-        Ok(ReadOutcome {
-            complete: false,
-            present_users: Some(present),
-            present_groups: None,
-            token,
-            entries_read: read,
-            ids_checked,
-        })
+        Ok(ReadOutcome { present_users: Some(present), present_groups: None, token, entries_read: read, ids_checked })
     }
 }
 
@@ -377,23 +255,7 @@ mod tests {
     fn guids_and_timestamps() {
         let b: Vec<u8> = (0u8..16).collect();
         assert_eq!(guid_string(&b), "03020100-0504-0706-0809-0a0b0c0d0e0f");
-        assert_eq!(minus_one_second("20261128070102Z"), "20261128070101Z");
         assert_eq!(wrap("uid=x"), "(uid=x)");
         assert_eq!(wrap(""), "(objectClass=*)");
-        assert_eq!(generalized_time(1_795_849_262), "20261128070102Z");
-        let cfg = |url: &str, starttls: bool, allow: bool| {
-            let mut c: LdapConfig = toml::from_str(&format!("url = \"{url}\"")).unwrap();
-            c.starttls = starttls;
-            c.allow_plaintext = allow;
-            c.validate()
-        };
-        assert!(cfg("ldap://dc01.example.com", false, false).unwrap_err().contains("in clear"));
-        assert!(cfg("ldap://dc01.example.com", true, false).is_ok());
-        assert!(cfg("ldap://dc01.example.com", false, true).is_ok());
-        assert!(cfg("ldaps://dc01.example.com:636", false, false).is_ok());
-        assert!(cfg("ldap://127.0.0.1:3890", false, false).is_ok());
-        assert!(cfg("ldap://[::1]:3890", false, false).is_ok());
-        assert!(cfg("ldap://10.0.0.5", false, false).is_err());
-        assert!(cfg("http://dc01", false, false).is_err());
     }
 }

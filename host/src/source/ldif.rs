@@ -1,7 +1,8 @@
 //! LDIF files (RFC 2849), the format directories export: a full snapshot each cycle.
 //! Supports folded lines, `::` base64 values, comments, `dn:` records and `-`/changetype-free content.
 
-use super::{Entry, Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
+use super::{Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
+use crate::entry::{under, Entry};
 use base64::Engine as _;
 use std::path::PathBuf;
 
@@ -103,10 +104,6 @@ pub fn parse(text: &str, path: &str, mut f: impl FnMut(Entry) -> Result<(), Sour
 }
 
 impl Source for LdifSource {
-    fn describe(&self) -> String {
-        format!("LDIF file {}", self.path.display())
-    }
-
     fn read(&mut self, request: &ReadRequest, sink: &mut dyn Sink) -> Result<ReadOutcome, SourceError> {
         let path = self.path.display().to_string();
         let text = std::fs::read_to_string(&self.path)
@@ -126,26 +123,22 @@ pub(crate) fn deliver<P>(
 where
     P: Fn(&str, &str, &mut dyn FnMut(Entry) -> Result<(), SourceError>) -> Result<u64, SourceError>,
 {
-    let group_filter = request
-        .groups
-        .as_ref()
-        .map(|g| crate::ldapfilter::parse(&g.filter))
-        .transpose()
-        .map_err(|e| SourceError::Sink(e.to_string()))?;
+    // memberOf-derived groups have no group entries to read.
+    let groups = request.groups.as_ref().filter(|g| g.member_of_attribute.is_none());
     let mut read = 0;
-    if let (Some(gf), Some(g)) = (&group_filter, &request.groups) {
+    if let Some(g) = groups {
         read += parse(text, path, &mut |e| {
-            if super::under(&e.dn, &g.base_dn) && gf.matches(&e) {
+            if under(&e.dn, &g.base_dn) && g.matcher.matches(&e) {
                 sink.entry(Kind::Group, e)?;
             }
             Ok(())
         })?;
     }
     read += parse(text, path, &mut |e| {
-        if group_filter.as_ref().is_some_and(|gf| gf.matches(&e)) {
+        if groups.is_some_and(|g| g.matcher.matches(&e)) {
             return Ok(());
         }
         sink.entry(Kind::User, e)
     })?;
-    Ok(ReadOutcome { complete: true, entries_read: read, ..Default::default() })
+    Ok(ReadOutcome { entries_read: read, ..Default::default() })
 }

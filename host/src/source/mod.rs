@@ -8,66 +8,10 @@ pub mod csv;
 pub mod ldap;
 pub mod ldif;
 
+use crate::config::{Location, SourceConfig};
+use crate::entry::Entry;
+use crate::ldapfilter::Filter;
 use std::collections::HashSet;
-
-/// A directory entry: a DN and multi-valued attributes (names kept as given; lookups ignore case).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Distinguished name (or a synthetic one for CSV rows).
-    pub dn: String,
-    /// `(name, values)` in source order.
-    pub attrs: Vec<(String, Vec<String>)>,
-}
-
-impl Entry {
-    /// An entry with no attributes.
-    pub fn new(dn: impl Into<String>) -> Self {
-        Entry { dn: dn.into(), attrs: Vec::new() }
-    }
-
-    /// Adds a value.
-    pub fn push(&mut self, name: &str, value: impl Into<String>) {
-        match self.attrs.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some((_, v)) => v.push(value.into()),
-            None => self.attrs.push((name.to_owned(), vec![value.into()])),
-        }
-    }
-
-    /// The values of an attribute (case-insensitive name).
-    pub fn values(&self, name: &str) -> &[String] {
-        self.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice()).unwrap_or(&[])
-    }
-
-    /// The first value of an attribute.
-    pub fn first(&self, name: &str) -> Option<&str> {
-        self.values(name).first().map(String::as_str)
-    }
-
-    /// Whether the entry has an objectClass (case-insensitive).
-    pub fn has_class(&self, class: &str) -> bool {
-        self.values("objectClass").iter().any(|c| c.eq_ignore_ascii_case(class))
-    }
-}
-
-/// Normalises a DN for comparisons: lowercase, no spaces around separators.
-pub fn norm_dn(dn: &str) -> String {
-    dn.split(',')
-        .map(|rdn| {
-            let (a, v) = rdn.split_once('=').unwrap_or((rdn, ""));
-            format!("{}={}", a.trim().to_ascii_lowercase(), v.trim().to_lowercase())
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Whether `dn` is `base` or under it.
-pub fn under(dn: &str, base: &str) -> bool {
-    if base.trim().is_empty() {
-        return true;
-    }
-    let (d, b) = (norm_dn(dn), norm_dn(base));
-    d == b || d.ends_with(&format!(",{b}"))
-}
 
 /// What kind of entry the sink receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +25,6 @@ pub enum Kind {
 /// How a read went.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOutcome {
-    /// Every in-scope entry was delivered (entries not seen are gone).
-    pub complete: bool,
     /// For incremental reads: `(id, DN)` of every user still present in the location.
     pub present_users: Option<Vec<(String, String)>>,
     /// For incremental reads: the ids of every group still present.
@@ -124,22 +66,39 @@ pub enum SourceError {
         /// What happened.
         message: String,
     },
-    /// The sink stopped the read.
-    #[error("{0}")]
-    Sink(String),
 }
 
-/// What a source needs to know about the channel to read only what matters.
-#[derive(Debug, Clone, Default)]
+/// What a source needs to know about the channel to read only what matters (compiled once per
+/// channel by [`crate::compile`]; `since` is filled per cycle).
+#[derive(Debug, Clone)]
 pub struct ReadRequest {
     /// The user location.
-    pub location: crate::config::Location,
-    /// The group settings, if the channel has groups.
-    pub groups: Option<crate::config::GroupsConfig>,
-    /// The attributes the channel needs (mapping, status, id, membership).
+    pub location: Location,
+    /// The attribute holding each entry's stable id.
+    pub id_attribute: String,
+    /// The group entries to read, if the channel has groups (or a group DN location).
+    pub groups: Option<GroupRead>,
+    /// The attributes the channel needs besides the id (mapping, status, membership).
     pub attributes: Vec<String>,
     /// The token of the previous complete cycle (incremental sources).
     pub since: Option<String>,
+}
+
+/// Which group entries a source delivers.
+#[derive(Debug, Clone)]
+pub struct GroupRead {
+    /// Group entries under this DN (empty: the location's base DN for directories, everything for files).
+    pub base_dn: String,
+    /// The filter as written (sent to directory servers).
+    pub filter: String,
+    /// The same filter, parsed (evaluated by file sources).
+    pub matcher: Filter,
+    /// Attribute listing member DNs.
+    pub member_attribute: String,
+    /// Users list their groups in this attribute instead (then no group entries are read).
+    pub member_of_attribute: Option<String>,
+    /// Attributes the group name template reads.
+    pub name_attributes: Vec<String>,
 }
 
 /// Receives entries.
@@ -150,8 +109,6 @@ pub trait Sink {
 
 /// A channel source.
 pub trait Source: Send {
-    /// A one-line description for logs (never secrets).
-    fn describe(&self) -> String;
     /// Whether the source applies the location (base DN and filter) itself.
     fn applies_location(&self) -> bool {
         false
@@ -161,10 +118,10 @@ pub trait Source: Send {
 }
 
 /// Opens the source of a channel.
-pub fn open(cfg: &crate::config::SourceConfig) -> Result<Box<dyn Source>, SourceError> {
+pub fn open(cfg: &SourceConfig) -> Result<Box<dyn Source>, SourceError> {
     Ok(match cfg {
-        crate::config::SourceConfig::Ldif { path } => Box::new(ldif::LdifSource::new(path.clone())),
-        crate::config::SourceConfig::Csv { path } => Box::new(csv::CsvSource::new(path.clone())),
-        crate::config::SourceConfig::Ldap(l) => Box::new(ldap::LdapSource::new((**l).clone())?),
+        SourceConfig::Ldif { path } => Box::new(ldif::LdifSource::new(path.clone())),
+        SourceConfig::Csv { path } => Box::new(csv::CsvSource::new(path.clone())),
+        SourceConfig::Ldap(l) => Box::new(ldap::LdapSource::new((**l).clone())?),
     })
 }

@@ -12,9 +12,14 @@ use std::process::{Command, Output};
 pub const TOKEN: &str = "xoxp-e2e-SECRET-4f8b2c91d7";
 pub const MASKED: &str = "EMP-MASKED-77123";
 
-pub fn artifact_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|p| p.parent()).unwrap().to_path_buf()
+/// The Slack connector library (fails loudly when missing or stale).
+pub fn slack_connector() -> PathBuf {
+    test_support::cdylib("connector_slack")
+}
+
+/// The fake connector library (fails loudly when missing or stale).
+pub fn fake_connector() -> PathBuf {
+    test_support::cdylib("fake_connector")
 }
 
 pub struct Person {
@@ -81,28 +86,20 @@ impl Host {
 
     /// Writes the config; `extra_settings` are TOML lines appended to [connections.settings].
     pub fn write_config(&self, extra_settings: &str, engine_extra: &str) {
-        let cfg = format!(
+        let mut cfg = test_support::config::engine(
+            "state.db",
+            "audit.jsonl",
+            &format!("cycle_interval_seconds = 1\nretry_backoff_seconds = 0\n{engine_extra}"),
+        );
+        cfg.push_str(&test_support::config::slack_connection(
+            "slack",
+            &slack_connector(),
+            &self.sim.base_url(),
+            "E2E_SLACK_TOKEN",
+            extra_settings,
+        ));
+        cfg.push_str(&format!(
             r#"
-[engine]
-cycle_interval_seconds = 1
-state_db = "state.db"
-audit_log = "audit.jsonl"
-retry_backoff_seconds = 0
-{engine_extra}
-
-[[connections]]
-name = "slack"
-connector = "{lib}"
-
-[connections.settings]
-apiVersion = "v2"
-baseUrl = "{base}/scim"
-rateLimitTimeScale = 10000.0
-{extra_settings}
-
-[connections.secrets]
-accessToken = {{ env = "E2E_SLACK_TOKEN" }}
-
 [[connections.channels]]
 name = "people"
 source = {{ type = "ldif", path = "directory.ldif" }}
@@ -120,16 +117,10 @@ attribute = "nsAccountLock"
 base_dn = "ou=Groups,dc=example,dc=com"
 
 [connections.channels.mapping]
-userName = {{ attribute = "uid" }}
-primaryEmail = {{ attribute = "mail" }}
-givenName = {{ attribute = "givenName" }}
-familyName = {{ attribute = "sn" }}
-title = {{ attribute = "title" }}
-employeeNumber = {{ attribute = "employeeNumber", masked = true }}
+{mapping}employeeNumber = {{ attribute = "employeeNumber", masked = true }}
 "#,
-            lib = artifact_dir().join("libconnector_slack.so").display(),
-            base = self.sim.base_url(),
-        );
+            mapping = test_support::config::BASIC_MAPPING
+        ));
         std::fs::write(self.path("provisioner.toml"), cfg).unwrap();
     }
 

@@ -1,7 +1,7 @@
 //! Slack's SCIM filter language: `attr op value` joined by `and`/`or`, with `( )` grouping.
 //!
 //! Attribute names and operators are case-insensitive; string comparison is case-insensitive (the
-//! reference implies it). Operands must be separated by single spaces (`incomplete_filter` otherwise).
+//! documentation implies it). Operands must be separated by single spaces (`incomplete_filter` otherwise).
 
 use crate::errors::Code;
 

@@ -7,6 +7,9 @@
 //! - `sleep_ms`: each `provision` call sleeps this long first;
 //! - `unsupported`: operations (`test`, `search`, `provision`) that answer "unsupported";
 //! - `malformed`: `provision` returns one result too few (a broken connector);
+//! - `results`: how `provision` misorders its results: `reorder` (reversed; target ids are then
+//!   `T-<source id>` so a host binding by position shows it), `duplicate` (the last result replaced by
+//!   a copy of the first), `foreign` (the last result names a source id not in the batch);
 //! - `secret`: a confidential setting, never echoed (for secret-handling tests);
 //! - `reject_open`: `open` fails with a configuration error.
 
@@ -35,6 +38,7 @@ pub struct FakeConnector {
     sleep_ms: u64,
     unsupported: Vec<String>,
     malformed: bool,
+    results: Option<String>,
     store: Mutex<HashMap<String, Stored>>,
     next_id: AtomicU64,
     calls: AtomicU64,
@@ -91,7 +95,11 @@ impl FakeConnector {
                     }
                     None => {
                         let prefix = if r.object_class == ObjectClass::User { 'F' } else { 'G' };
-                        let id = format!("{prefix}{:08}", self.next_id.fetch_add(1, Ordering::SeqCst));
+                        let id = if self.results.is_some() {
+                            format!("T-{}", r.source_id)
+                        } else {
+                            format!("{prefix}{:08}", self.next_id.fetch_add(1, Ordering::SeqCst))
+                        };
                         store.insert(
                             key,
                             Stored {
@@ -164,6 +172,7 @@ impl Connector for FakeConnector {
                 field("sleep_ms", FieldType::Integer, false, "Delay before each provision call"),
                 field("unsupported", FieldType::String, false, "Operations that answer unsupported"),
                 field("malformed", FieldType::Boolean, false, "Return one result too few"),
+                field("results", FieldType::String, false, "reorder, duplicate or foreign results"),
                 field("secret", FieldType::String, true, "A confidential value, never echoed"),
                 field("reject_open", FieldType::Boolean, false, "Refuse to open"),
             ],
@@ -189,6 +198,7 @@ impl Connector for FakeConnector {
             sleep_ms: s.get("sleep_ms").and_then(Value::as_u64).unwrap_or(0),
             unsupported: strings(s.get("unsupported")),
             malformed: s.get("malformed").and_then(Value::as_bool).unwrap_or(false),
+            results: s.get("results").and_then(Value::as_str).map(str::to_owned),
             store: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             calls: AtomicU64::new(0),
@@ -219,6 +229,21 @@ impl Connector for FakeConnector {
         let mut results: Vec<RecordResult> = request.records.iter().map(|r| self.apply(&mut store, r)).collect();
         if self.malformed {
             results.pop();
+        }
+        match self.results.as_deref() {
+            Some("reorder") => results.reverse(),
+            Some("duplicate") if results.len() > 1 => {
+                let first = results[0].clone();
+                if let Some(last) = results.last_mut() {
+                    *last = first;
+                }
+            }
+            Some("foreign") => {
+                if let Some(last) = results.last_mut() {
+                    last.source_id = "not-in-this-batch".into();
+                }
+            }
+            _ => {}
         }
         Ok(ProvisionResponse { v: PAYLOAD_VERSION, results })
     }

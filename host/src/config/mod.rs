@@ -1,5 +1,9 @@
-//! The configuration file (TOML): connections, their channels, and the engine. Errors name the file,
-//! the line and the key.
+//! The configuration file (TOML) as data: connections, their channels, and the engine, with the
+//! checks that need nothing but the file (names, ranges, secret references, LDAP transport). Turning
+//! it into filters, templates and mapping plans is [`crate::compile`]'s job. Errors name the file, the
+//! line and the key.
+
+pub mod ldap;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -146,7 +150,7 @@ pub enum SourceConfig {
         path: PathBuf,
     },
     /// A live LDAP directory.
-    Ldap(Box<crate::source::ldap::LdapConfig>),
+    Ldap(Box<ldap::LdapConfig>),
 }
 
 /// The source location: base DN plus a filter, or a group DN.
@@ -342,7 +346,7 @@ fn resolve(base: &Path, p: &mut PathBuf) {
     }
 }
 
-/// Reads, parses and checks the file.
+/// Reads, parses and checks the file (see [`crate::compile::load`] for the whole check).
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.display().to_string(),
@@ -420,26 +424,12 @@ fn check(l: &Loaded) -> Result<(), ConfigError> {
             if let SourceConfig::Ldap(ld) = &ch.source {
                 ld.validate().map_err(|e| l.error(format!("{ckey}.source.url"), "url", e))?;
             }
-            if let Some(f) = &ch.location.filter {
-                crate::ldapfilter::parse(f)
-                    .map_err(|e| l.error(format!("{ckey}.location.filter"), "filter", e.to_string()))?;
-            }
-            if let Some(g) = &ch.groups {
-                crate::ldapfilter::parse(&g.filter)
-                    .map_err(|e| l.error(format!("{ckey}.groups.filter"), "filter", e.to_string()))?;
-                crate::mapping::Template::parse(&g.name)
-                    .map_err(|e| l.error(format!("{ckey}.groups.name"), "name", e))?;
-            }
             if ch.mapping.is_empty() {
                 return Err(l.error(
                     format!("{ckey}.mapping"),
                     &ch.name,
                     "a channel needs at least one mapped attribute",
                 ));
-            }
-            for (target, m) in &ch.mapping {
-                crate::mapping::FieldPlan::compile(target, m)
-                    .map_err(|e| l.error(format!("{ckey}.mapping.{target}"), target, e))?;
             }
         }
     }

@@ -1,23 +1,13 @@
-//! One connector instance's engine: runs a batch (users first, concurrently, then groups), and owns
-//! the client, the settings and the matching index.
+//! A batch (`provision`): the user records first, concurrently, then the group records, whose members
+//! are resolved from the users' results.
 
-use crate::client::Client;
-use crate::matching::{self, Index};
-use crate::settings::Settings;
+use crate::matching;
+use crate::Connection;
 use connector_abi::payload::*;
-use connector_abi::Logger;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// The engine behind one connector instance.
-pub struct Engine {
-    pub client: Client,
-    pub settings: Settings,
-    pub index: tokio::sync::Mutex<Index>,
-    pub log: Logger,
-}
-
-impl Engine {
+impl Connection {
     /// Applies a batch; one result per record, in order.
     pub async fn provision(self: &Arc<Self>, request: ProvisionRequest) -> Vec<RecordResult> {
         let records = request.records;
@@ -29,15 +19,7 @@ impl Engine {
             .filter(|r| r.object_class == ObjectClass::User && r.target_id.is_none())
             .filter_map(|r| matching::key_of(&r.attributes, self.settings.unique_identifier))
             .collect();
-        if let Err(e) = matching::prepare(
-            &self.client,
-            &self.index,
-            self.settings.unique_identifier,
-            &keys,
-            self.settings.api_version,
-        )
-        .await
-        {
+        if let Err(e) = matching::prepare(&self.client, &self.index, self.settings.unique_identifier, &keys).await {
             self.log.warn(&format!(
                 "could not read Slack's user list for matching; looking users up one by one: {}",
                 e.to_error_info()
@@ -47,8 +29,8 @@ impl Engine {
         let mut users = tokio::task::JoinSet::new();
         for (i, r) in records.iter().enumerate() {
             if r.object_class == ObjectClass::User {
-                let (engine, r) = (Arc::clone(self), r.clone());
-                users.spawn(async move { (i, engine.user_record(&r).await) });
+                let (conn, r) = (Arc::clone(self), r.clone());
+                users.spawn(async move { (i, conn.user_record(&r).await) });
             }
         }
         let mut member_ids: HashMap<String, String> = HashMap::new();
@@ -69,8 +51,8 @@ impl Engine {
         let mut groups = tokio::task::JoinSet::new();
         for (i, r) in records.iter().enumerate() {
             if r.object_class == ObjectClass::Group {
-                let (engine, r, m) = (Arc::clone(self), r.clone(), Arc::clone(&member_ids));
-                groups.spawn(async move { (i, engine.group_record(&r, &m).await) });
+                let (conn, r, m) = (Arc::clone(self), r.clone(), Arc::clone(&member_ids));
+                groups.spawn(async move { (i, conn.group_record(&r, &m).await) });
             }
         }
         while let Some(joined) = groups.join_next().await {

@@ -1,42 +1,16 @@
-//! `test` (verify the token and the API version, saying plainly what is wrong) and `search` (paged
-//! reads of users and groups).
+//! The `search` operation: paged reads of Slack's users and groups, optionally filtered by one
+//! attribute.
 
 use crate::attributes::from_scim;
 use crate::client::Failure;
-use crate::engine::Engine;
 use crate::pacing::Endpoint;
+use crate::Connection;
 use connector_abi::payload::*;
 use reqwest::Method;
-use serde_json::{json, Value};
-
-/// Verifies that Slack answers, that the token is accepted and that the API version works.
-pub async fn test(engine: &Engine) -> Result<TestResponse, ErrorInfo> {
-    let s = &engine.settings;
-    let c = &engine.client;
-    c.send(Method::GET, "/ServiceProviderConfigs", None, Endpoint::Discovery, true).await.map_err(|f| {
-        let mut e = f.to_error_info();
-        e.message = format!("cannot reach Slack's SCIM API at {}: {}", s.api_base(), e.message);
-        e
-    })?;
-    let a = c.send(Method::GET, "/Users?count=1", None, Endpoint::List, true).await.map_err(|f| f.to_error_info())?;
-    let total = a.body.get("totalResults").and_then(Value::as_u64).unwrap_or(0);
-    let mut details = Attributes::new();
-    details.insert("api_version".into(), json!(s.api_version.path()));
-    details.insert("base_url".into(), json!(s.api_base()));
-    details.insert("users_total".into(), json!(total));
-    Ok(TestResponse {
-        v: PAYLOAD_VERSION,
-        message: format!(
-            "connected to Slack SCIM {} at {}: token accepted, {total} users visible",
-            s.api_version.path(),
-            s.api_base()
-        ),
-        details,
-    })
-}
+use serde_json::Value;
 
 /// Reads one page of users or groups.
-pub async fn search(engine: &Engine, r: SearchRequest) -> Result<SearchPage, ErrorInfo> {
+pub async fn search(conn: &Connection, r: SearchRequest) -> Result<SearchPage, ErrorInfo> {
     let start: usize = match &r.cookie {
         Some(c) => c.parse().map_err(|_| ErrorInfo::new(ErrorKind::Configuration, "invalid search cookie"))?,
         None => 1,
@@ -60,7 +34,7 @@ pub async fn search(engine: &Engine, r: SearchRequest) -> Result<SearchPage, Err
         path.push_str("&filter=");
         path.push_str(&url::form_urlencoded::byte_serialize(expr.as_bytes()).collect::<String>());
     }
-    let a = engine
+    let a = conn
         .client
         .send(Method::GET, &path, None, Endpoint::List, true)
         .await

@@ -1,5 +1,6 @@
-//! Slack's error answers: parsed from either envelope (with suffixes), mapped to ABI error kinds with a
-//! message a person can act on.
+//! Slack's error catalogue: every error code Slack's SCIM API documents, mapped to an ABI error kind,
+//! whether it is retryable, and advice a person can act on. Error answers are parsed from either
+//! envelope (v1 `Errors`, v2 `detail`), with the context suffix Slack adds to a code.
 
 use connector_abi::payload::{ErrorInfo, ErrorKind};
 use serde_json::Value;

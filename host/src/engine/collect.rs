@@ -1,0 +1,204 @@
+//! Collect: read the channel's source and decide, entry by entry, what each user needs (the source is
+//! streamed, never held whole). Users the source no longer has are decided here too, so the snapshot
+//! leaves this module complete: what to send, what to settle without a call, and what the groups
+//! phase needs (group entries, DN → id, memberOf values).
+
+use super::diff::{decide_gone, decide_user, Decision, Desired, Planned};
+use super::{ChannelRuntime, CycleError};
+use crate::config::AccountStatus;
+use crate::entry::{norm_dn, under, Entry};
+use crate::source::{self, Kind, ReadOutcome, Sink, SourceError};
+use crate::state::{Row, Status};
+use connector_abi::payload::ObjectClass;
+use std::collections::{HashMap, HashSet};
+
+/// What a read of the source gives a cycle.
+pub(crate) struct Snapshot {
+    /// User records to send (present users that changed, and users that are gone).
+    pub planned: Vec<Planned>,
+    /// Rows to settle without a call: dirty rows with nothing left to do, never-created users that left.
+    pub quiet: Vec<Row>,
+    /// Failed records whose backoff has not passed.
+    pub deferred: u64,
+    /// Group entries (for groups and group DN locations).
+    pub group_entries: Vec<Entry>,
+    /// Normalised DN → user source id, for resolving group members.
+    pub dn_to_id: HashMap<String, String>,
+    /// `(user source id, memberOf values)` when groups come from users' memberOf attribute.
+    pub member_of: Vec<(String, Vec<String>)>,
+    /// How the read went (token, figures, present groups of incremental reads).
+    pub outcome: ReadOutcome,
+}
+
+/// Whether an entry's account is active under the channel's account status rule.
+fn account_active(rule: Option<&AccountStatus>, e: &Entry) -> bool {
+    match rule {
+        None => true,
+        // `*` means "disabled when the attribute is present" (e.g. pwdAccountLockedTime).
+        Some(AccountStatus::Flag { attribute, disabled_value }) if disabled_value == "*" => {
+            e.values(attribute).is_empty()
+        }
+        Some(AccountStatus::Flag { attribute, disabled_value }) => {
+            !e.values(attribute).iter().any(|v| v.trim().eq_ignore_ascii_case(disabled_value))
+        }
+        Some(AccountStatus::ActiveDirectory { attribute }) => {
+            // userAccountControl bit 2 (0x2, ACCOUNTDISABLE) set means disabled.
+            e.first(attribute).and_then(|v| v.trim().parse::<u64>().ok()).is_none_or(|uac| uac & 0x2 == 0)
+        }
+    }
+}
+
+/// Members (normalised DNs) of the group `dn`, following nested groups when asked.
+pub(crate) fn expand_group(groups: &[Entry], dn: &str, member_attr: &str, nested: bool) -> HashSet<String> {
+    let by_dn: HashMap<String, &Entry> = groups.iter().map(|g| (norm_dn(&g.dn), g)).collect();
+    let mut out = HashSet::new();
+    let mut visited = HashSet::new();
+    let mut stack = vec![norm_dn(dn)];
+    while let Some(g) = stack.pop() {
+        if !visited.insert(g.clone()) {
+            continue;
+        }
+        let Some(entry) = by_dn.get(&g) else { continue };
+        for m in entry.values(member_attr) {
+            let m = norm_dn(m);
+            if nested && by_dn.contains_key(&m) {
+                stack.push(m);
+            } else {
+                out.insert(m);
+            }
+        }
+    }
+    out
+}
+
+struct Collector<'a> {
+    rt: &'a ChannelRuntime,
+    rows: &'a HashMap<String, Row>,
+    now: i64,
+    source_applies_location: bool,
+    group_entries: Vec<Entry>,
+    location_members: Option<HashSet<String>>,
+    seen: HashSet<String>,
+    dn_to_id: HashMap<String, String>,
+    member_of: Vec<(String, Vec<String>)>,
+    planned: Vec<Planned>,
+    clear_dirty: Vec<String>,
+    deferred: u64,
+    skipped_no_id: u64,
+}
+
+impl Collector<'_> {
+    /// The members of the location's group DN, once the groups have been read.
+    fn ensure_location_members(&mut self) {
+        let loc = &self.rt.ch.cfg.location;
+        if let (Some(gdn), None) = (&loc.group_dn, &self.location_members) {
+            let attr = self.rt.ch.cfg.groups.as_ref().map_or("member", |g| g.member_attribute.as_str());
+            self.location_members = Some(expand_group(&self.group_entries, gdn, attr, loc.nested));
+        }
+    }
+}
+
+impl Sink for Collector<'_> {
+    fn entry(&mut self, kind: Kind, e: Entry) -> Result<(), SourceError> {
+        if kind == Kind::Group {
+            self.group_entries.push(e);
+            return Ok(());
+        }
+        self.ensure_location_members();
+        let ch = &self.rt.ch;
+        // A directory server applies the base DN and filter itself (on attributes we may not fetch).
+        let filtered = self.source_applies_location
+            || (ch.location_filter.as_ref().is_none_or(|f| f.matches(&e)) && under(&e.dn, &ch.cfg.location.base_dn));
+        let in_scope = filtered && self.location_members.as_ref().is_none_or(|m| m.contains(&norm_dn(&e.dn)));
+        if !in_scope {
+            return Ok(());
+        }
+        let Some(id) = e.first(&ch.cfg.id_attribute).map(str::to_owned) else {
+            self.skipped_no_id += 1;
+            return Ok(());
+        };
+        self.dn_to_id.insert(norm_dn(&e.dn), id.clone());
+        if let Some(attr) = ch.read.groups.as_ref().and_then(|g| g.member_of_attribute.as_ref()) {
+            self.member_of.push((id.clone(), e.values(attr).to_vec()));
+        }
+        let active = account_active(ch.cfg.account_status.as_ref(), &e);
+        let d = Desired::new(id.clone(), ch.mapping.apply(&e), active);
+        match decide_user(self.rows.get(&id), d, &ch.mapping, self.now) {
+            Decision::Nothing => {}
+            Decision::ClearDirty => self.clear_dirty.push(id.clone()),
+            Decision::Deferred => self.deferred += 1,
+            Decision::Send(p) => self.planned.push(*p),
+        }
+        self.seen.insert(id);
+        Ok(())
+    }
+}
+
+/// Reads the source and decides for every user (present or gone).
+pub(crate) fn collect(
+    rt: &ChannelRuntime,
+    rows: &HashMap<String, Row>,
+    since: Option<String>,
+    now: i64,
+) -> Result<Snapshot, CycleError> {
+    let channel = rt.name();
+    let mut src = source::open(&rt.ch.cfg.source)?;
+    let mut c = Collector {
+        rt,
+        rows,
+        now,
+        source_applies_location: src.applies_location(),
+        group_entries: Vec::new(),
+        location_members: None,
+        seen: HashSet::new(),
+        dn_to_id: HashMap::new(),
+        member_of: Vec::new(),
+        planned: Vec::new(),
+        clear_dirty: Vec::new(),
+        deferred: 0,
+        skipped_no_id: 0,
+    };
+    let request = crate::source::ReadRequest { since, ..rt.ch.read.clone() };
+    // A source that fails (unreadable, malformed, directory down) fails the cycle before any change.
+    let outcome = src.read(&request, &mut c)?;
+    c.ensure_location_members();
+    if c.skipped_no_id > 0 {
+        tracing::warn!(channel, count = c.skipped_no_id, attribute = %rt.ch.cfg.id_attribute, "entries without the id attribute were ignored");
+    }
+    // Incremental reads: the presence pass gives every (id, DN) still in the location; unchanged users
+    // also resolve group member DNs, and a group DN location still applies.
+    let present_ids: Option<HashSet<String>> = outcome.present_users.as_ref().map(|p| {
+        for (id, dn) in p {
+            c.dn_to_id.entry(norm_dn(dn)).or_insert_with(|| id.clone());
+        }
+        p.iter()
+            .filter(|(_, dn)| c.location_members.as_ref().is_none_or(|m| m.contains(&norm_dn(dn))))
+            .map(|(id, _)| id.clone())
+            .collect()
+    });
+    let present = |id: &str| c.seen.contains(id) || present_ids.as_ref().is_some_and(|p| p.contains(id));
+    let mut planned = std::mem::take(&mut c.planned);
+    let mut quiet: Vec<Row> = c
+        .clear_dirty
+        .iter()
+        .filter_map(|id| rows.get(id))
+        .map(|r| Row { dirty: false, attempts: 0, last_error: None, ..r.clone() })
+        .collect();
+    for row in rows.values().filter(|r| !present(&r.source_id)) {
+        if row.target_id.is_none() && row.status != Status::Removed {
+            // Never created in the target: nothing to deprovision.
+            quiet.push(Row { status: Status::Removed, dirty: false, ..row.clone() });
+        } else if let Some(p) = decide_gone(row, ObjectClass::User, now) {
+            planned.push(p);
+        }
+    }
+    Ok(Snapshot {
+        planned,
+        quiet,
+        deferred: c.deferred,
+        group_entries: c.group_entries,
+        dn_to_id: c.dn_to_id,
+        member_of: c.member_of,
+        outcome,
+    })
+}

@@ -1,0 +1,110 @@
+//! Groups: the desired groups of a channel (from group entries, or from users' memberOf values) and
+//! the decisions for each, once the users' target ids are known. Members are only users that are
+//! active and provisioned, so a group never names a user Slack does not have.
+
+use super::collect::{expand_group, Snapshot};
+use super::diff::{decide_gone, decide_group, Decision, DesiredGroup, Planned};
+use super::ChannelRuntime;
+use crate::config::GroupsConfig;
+use crate::entry::{norm_dn, under};
+use crate::mapping::extract_cn;
+use crate::source::ReadOutcome;
+use crate::state::{Row, Status};
+use connector_abi::payload::ObjectClass;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The group phase's decisions.
+pub(crate) struct GroupPlan {
+    /// Group records to send.
+    pub planned: Vec<Planned>,
+    /// Dirty rows with nothing left to do.
+    pub quiet: Vec<Row>,
+    /// Failed groups whose backoff has not passed.
+    pub deferred: u64,
+}
+
+fn desired_groups(
+    rt: &ChannelRuntime,
+    g: &GroupsConfig,
+    snap: &Snapshot,
+    users: &HashMap<String, Row>,
+) -> Vec<DesiredGroup> {
+    let provisioned = |id: &String| users.get(id).is_some_and(|r| r.status == Status::Active && r.target_id.is_some());
+    if g.member_of_attribute.is_some() {
+        let mut by_group: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+        for (uid, groups) in &snap.member_of {
+            for v in groups {
+                let (key, name) =
+                    if v.contains('=') { (norm_dn(v), extract_cn(v)) } else { (v.to_lowercase(), v.clone()) };
+                let entry = by_group.entry(key).or_insert_with(|| (name, Vec::new()));
+                if provisioned(uid) {
+                    entry.1.push(uid.clone());
+                }
+            }
+        }
+        return by_group
+            .into_iter()
+            .map(|(key, (name, mut members))| {
+                members.sort();
+                DesiredGroup { source_id: format!("memberOf:{key}"), name, members }
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    for e in snap.group_entries.iter().filter(|e| under(&e.dn, &g.base_dn)) {
+        let source_id = e.first(&rt.ch.cfg.id_attribute).map(str::to_owned).unwrap_or_else(|| norm_dn(&e.dn));
+        let name = rt.ch.group_name.as_ref().map(|t| t.render(e)).unwrap_or_else(|| extract_cn(&e.dn));
+        let mut members: Vec<String> = expand_group(&snap.group_entries, &e.dn, &g.member_attribute, g.nested)
+            .iter()
+            .filter_map(|dn| snap.dn_to_id.get(dn))
+            .filter(|id| provisioned(id))
+            .cloned()
+            .collect();
+        members.sort();
+        members.dedup();
+        if !name.trim().is_empty() {
+            out.push(DesiredGroup { source_id, name, members });
+        }
+    }
+    out
+}
+
+/// Decides for every group of the channel: present groups against their rows and recorded members,
+/// and groups the source no longer has.
+pub(crate) fn decide_groups(
+    rt: &ChannelRuntime,
+    g: &GroupsConfig,
+    snap: &Snapshot,
+    users: &HashMap<String, Row>,
+    rows: &HashMap<String, Row>,
+    memberships: &HashMap<String, Vec<String>>,
+    now: i64,
+) -> GroupPlan {
+    let target_of = |id: &str| users.get(id).and_then(|r| r.target_id.clone());
+    let desired = desired_groups(rt, g, snap, users);
+    let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0 };
+    for d in &desired {
+        match decide_group(rows.get(&d.source_id), d, memberships.get(&d.source_id), &target_of, now) {
+            Decision::Send(p) => plan.planned.push(*p),
+            Decision::ClearDirty => {
+                if let Some(r) = rows.get(&d.source_id) {
+                    plan.quiet.push(Row { dirty: false, attempts: 0, last_error: None, ..r.clone() });
+                }
+            }
+            Decision::Deferred => plan.deferred += 1,
+            Decision::Nothing => {}
+        }
+    }
+    let seen: HashSet<&str> = desired.iter().map(|d| d.source_id.as_str()).collect();
+    let ReadOutcome { present_groups, .. } = &snap.outcome;
+    let present = |id: &str| match present_groups {
+        Some(p) => p.contains(id),
+        None => seen.contains(id),
+    };
+    for row in rows.values().filter(|r| !present(&r.source_id)) {
+        if let Some(p) = decide_gone(row, ObjectClass::Group, now) {
+            plan.planned.push(p);
+        }
+    }
+    plan
+}

@@ -1,0 +1,56 @@
+//! A directory entry (a DN and multi-valued attributes) and DN comparisons: what sources produce and
+//! filters, mapping and the engine read.
+
+/// A directory entry: a DN and multi-valued attributes (names kept as given; lookups ignore case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Distinguished name (or a synthetic one for CSV rows).
+    pub dn: String,
+    /// `(name, values)` in source order.
+    pub attrs: Vec<(String, Vec<String>)>,
+}
+
+impl Entry {
+    /// An entry with no attributes.
+    pub fn new(dn: impl Into<String>) -> Self {
+        Entry { dn: dn.into(), attrs: Vec::new() }
+    }
+
+    /// Adds a value.
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        match self.attrs.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some((_, v)) => v.push(value.into()),
+            None => self.attrs.push((name.to_owned(), vec![value.into()])),
+        }
+    }
+
+    /// The values of an attribute (case-insensitive name).
+    pub fn values(&self, name: &str) -> &[String] {
+        self.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// The first value of an attribute.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.values(name).first().map(String::as_str)
+    }
+}
+
+/// Normalises a DN for comparisons: lowercase, no spaces around separators.
+pub fn norm_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| {
+            let (a, v) = rdn.split_once('=').unwrap_or((rdn, ""));
+            format!("{}={}", a.trim().to_ascii_lowercase(), v.trim().to_lowercase())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whether `dn` is `base` or under it.
+pub fn under(dn: &str, base: &str) -> bool {
+    if base.trim().is_empty() {
+        return true;
+    }
+    let (d, b) = (norm_dn(dn), norm_dn(base));
+    d == b || d.ends_with(&format!(",{b}"))
+}
