@@ -6,6 +6,10 @@ use abi_stable::type_layout::TypeLayout;
 use abi_stable::StableAbi;
 use std::ffi::c_void;
 
+/// The type of `conn_abi_layout_v1`, which SDK connectors export for Rust hosts: it returns a
+/// `&'static TypeLayout` (of `ConnPluginV1`) as an untyped pointer. Not part of the C header.
+pub type AbiLayoutFn = extern "C" fn() -> *const c_void;
+
 /// The layout of `ConnPluginV1` as this build of the crate sees it.
 pub fn table_layout() -> &'static TypeLayout {
     <ConnPluginV1 as StableAbi>::LAYOUT

@@ -9,6 +9,7 @@
 //! This is the only crate of the workspace with FFI `unsafe`; each block says why it is sound.
 
 #![allow(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod layout;
 pub mod loader;

@@ -4,11 +4,17 @@
 //! before any other connector code; its major must equal ours and its minor must reach the host's
 //! minimum; `conn_plugin_entry` returns a table whose `struct_size` covers every v1.0 field and whose
 //! required entries are set; the abi_stable layout of the table matches ours (when the connector exports
-//! `conn_abi_layout_v1`); the descriptor parses. Libraries are never unloaded.
+//! `conn_abi_layout_v1`); the descriptor parses and has a payload version this host understands.
+//! Libraries are never unloaded.
+//!
+//! Every payload the connector returns (descriptor, responses, error payloads) is refused when its `v` is
+//! not a version this host understands (see [`crate::payload`]): [`LoadError::UnsupportedPayloadVersion`]
+//! while loading, [`CallError::UnsupportedPayloadVersion`] on a call.
 
+use crate::layout::AbiLayoutFn;
 use crate::payload::{
-    Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse, SearchPage, SearchRequest, TargetSettings,
-    TestRequest, TestResponse,
+    decode, understood_versions, DecodeError, Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse,
+    SearchPage, SearchRequest, TargetSettings, TestRequest, TestResponse, Versioned,
 };
 use crate::raw::*;
 use abi_stable::type_layout::TypeLayout;
@@ -111,6 +117,20 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
+    /// The descriptor (or the error payload `describe` returned) has a payload version this host does not
+    /// understand.
+    #[error(
+        "{path}: connector {payload} has payload version {found}; this host understands {}",
+        understood_versions()
+    )]
+    UnsupportedPayloadVersion {
+        /// The path.
+        path: PathBuf,
+        /// Which payload: `descriptor` or `error payload`.
+        payload: &'static str,
+        /// The payload's `v`.
+        found: u32,
+    },
 }
 
 /// Why a call into a connector failed.
@@ -143,6 +163,18 @@ pub enum CallError {
     /// The connector's response was not valid for the operation.
     #[error("malformed response from connector: {0}")]
     BadResponse(String),
+    /// The host could not encode its own request (nothing was sent to the connector).
+    #[error("cannot encode the request: {0}")]
+    Encode(String),
+    /// The connector returned a payload (a response or an error payload) whose `v` this host does not
+    /// understand.
+    #[error("the connector's {payload} has payload version {found}; this host understands {}", understood_versions())]
+    UnsupportedPayloadVersion {
+        /// Which payload, e.g. `provision response` or `error payload`.
+        payload: &'static str,
+        /// The payload's `v`.
+        found: u32,
+    },
 }
 
 impl CallError {
@@ -171,7 +203,7 @@ pub struct EntryPoints {
     /// `conn_plugin_entry`.
     pub plugin_entry: ConnPluginEntryFn,
     /// `conn_abi_layout_v1`, exported by Rust (SDK) connectors only.
-    pub layout: Option<extern "C" fn() -> *const c_void>,
+    pub layout: Option<AbiLayoutFn>,
 }
 
 /// A loaded, checked connector. Cheap to share (`Arc`); the library stays loaded for the process.
@@ -201,7 +233,9 @@ extern "C" fn host_log(_user_data: *mut c_void, level: i32, msg: *const u8, len:
     if msg.is_null() || len > CONN_MAX_INPUT_LEN {
         return;
     }
-    // SAFETY: the ABI says `msg` points to `len` readable bytes for the duration of the call.
+    // SAFETY: `msg` is non-NULL and the ABI says it points to `len` readable bytes for the duration of the
+    // call (this private function is only ever called by connectors, through `ConnHostV1::log`); `len` is
+    // bounded above, and the slice does not outlive the call.
     let bytes = unsafe { std::slice::from_raw_parts(msg, len) };
     let text = String::from_utf8_lossy(bytes);
     match level {
@@ -266,7 +300,7 @@ impl ConnectorLibrary {
             let plugin_entry = *lib
                 .get::<ConnPluginEntryFn>(b"conn_plugin_entry\0")
                 .map_err(|_| LoadError::NotAConnector { path: path.to_owned(), symbol: "conn_plugin_entry" })?;
-            let layout = lib.get::<extern "C" fn() -> *const c_void>(b"conn_abi_layout_v1\0").ok().map(|s| *s);
+            let layout = lib.get::<AbiLayoutFn>(b"conn_abi_layout_v1\0").ok().map(|s| *s);
             EntryPoints { abi_version, plugin_entry, layout }
         };
         // SAFETY: the entry points come from the connector library, which implements the ABI.
@@ -295,7 +329,8 @@ impl ConnectorLibrary {
             log: Some(host_log),
         };
         let mut table_ptr: *const ConnPluginV1 = std::ptr::null();
-        // SAFETY: `host` and `table_ptr` are valid for the call; the entry point follows the ABI.
+        // SAFETY: `host` and `table_ptr` are live locals, valid for the call; the caller promises that
+        // `plugin_entry` follows the ABI, which borrows `host` for the call only.
         let status = unsafe { (entry.plugin_entry)(&host, &mut table_ptr) };
         if status != CONN_OK {
             return Err(LoadError::EntryRefused { path: path.to_owned(), status });
@@ -307,7 +342,8 @@ impl ConnectorLibrary {
             });
         }
         // Read only the fixed header first: it exists in every version of the table.
-        // SAFETY: non-NULL, and every table version starts with struct_size/abi_major/abi_minor.
+        // SAFETY: `table_ptr` is non-NULL and, by the ABI, points to a static table. Every version of the table
+        // starts with struct_size/abi_major/abi_minor, so these reads are in bounds whatever its size.
         let (struct_size, t_major, t_minor) =
             unsafe { ((*table_ptr).struct_size, (*table_ptr).abi_major, (*table_ptr).abi_minor) };
         if struct_size < TABLE_V1_0_SIZE {
@@ -326,7 +362,8 @@ impl ConnectorLibrary {
                 ),
             });
         }
-        // SAFETY: struct_size covers every v1.0 field, and the table is static (ABI contract).
+        // SAFETY: `struct_size` covers every v1.0 field, so the whole `ConnPluginV1` is in bounds, and the
+        // table is static (ABI contract), so borrowing it for `'static` is sound.
         let table: &'static ConnPluginV1 = unsafe { &*table_ptr };
         for (name, present) in [
             ("buf_free", table.buf_free.is_some()),
@@ -350,7 +387,8 @@ impl ConnectorLibrary {
                     details: "conn_abi_layout_v1 returned NULL".into(),
                 });
             }
-            // SAFETY: the ABI says conn_abi_layout_v1 returns a &'static TypeLayout.
+            // SAFETY: `ptr` is non-NULL and the caller promises that `conn_abi_layout_v1` returns a
+            // `&'static TypeLayout`.
             let actual: &'static TypeLayout = unsafe { &*ptr };
             crate::layout::check(crate::layout::table_layout(), actual)
                 .map_err(|details| LoadError::LayoutMismatch { path: path.to_owned(), details })?;
@@ -375,13 +413,22 @@ impl ConnectorLibrary {
             descriptor_json: Vec::new(),
         };
         let invalid = |message: String| LoadError::DescriptorInvalid { path: path.to_owned(), message };
+        let unsupported =
+            |payload, found| LoadError::UnsupportedPayloadVersion { path: path.to_owned(), payload, found };
         let describe = table.describe.ok_or_else(|| invalid("describe is NULL".into()))?;
         let json = lib.call_raw(|out, err| {
-            // SAFETY: out/err are valid, initialised buffers owned by call_raw.
+            // SAFETY: `describe` comes from a table that passed the checks above, and out/err are valid,
+            // empty buffers owned by call_raw for the duration of the call.
             unsafe { describe(out, err) }
         });
-        let json = json.map_err(|e| invalid(e.to_string()))?;
-        let descriptor: Descriptor = serde_json::from_slice(&json).map_err(|e| invalid(e.to_string()))?;
+        let json = json.map_err(|e| match e {
+            CallError::UnsupportedPayloadVersion { payload, found } => unsupported(payload, found),
+            e => invalid(e.to_string()),
+        })?;
+        let descriptor: Descriptor = decode(&json).map_err(|e| match e {
+            DecodeError::Version(e) => unsupported("descriptor", e.found),
+            DecodeError::Json(e) => invalid(e.to_string()),
+        })?;
         if descriptor.name.trim().is_empty() {
             return Err(invalid("name is empty".into()));
         }
@@ -446,14 +493,16 @@ impl ConnectorLibrary {
             if b.ptr.is_null() || b.len == 0 {
                 Vec::new()
             } else {
-                // SAFETY: the connector filled `b` with `len` readable bytes; we copy before freeing.
+                // SAFETY: the connector filled `b` with `len` readable bytes at a non-NULL `ptr`, valid until
+                // `buf_free` below; the bytes are copied before that.
                 unsafe { std::slice::from_raw_parts(b.ptr, b.len) }.to_vec()
             }
         };
         let out_bytes = take(&out);
         let err_bytes = take(&err);
         if let Some(free) = self.table.buf_free {
-            // SAFETY: both buffers were filled (or left empty) by this connector and are freed exactly once.
+            // SAFETY: both buffers were filled (or left empty) by this connector and are unchanged since, and
+            // each is freed exactly once, here.
             unsafe {
                 free(&mut out);
                 free(&mut err);
@@ -462,7 +511,13 @@ impl ConnectorLibrary {
         if status == CONN_OK {
             return Ok(out_bytes);
         }
-        let info: Option<ErrorInfo> = serde_json::from_slice(&err_bytes).ok();
+        let info: Option<ErrorInfo> = match decode(&err_bytes) {
+            Ok(info) => Some(info),
+            Err(DecodeError::Version(e)) => {
+                return Err(CallError::UnsupportedPayloadVersion { payload: "error payload", found: e.found })
+            }
+            Err(DecodeError::Json(_)) => None,
+        };
         let message = info
             .as_ref()
             .map(|i| i.message.clone())
@@ -484,7 +539,7 @@ impl ConnectorLibrary {
 
     /// Opens an instance from target settings.
     pub fn open(self: &Arc<Self>, settings: &TargetSettings) -> Result<Instance, CallError> {
-        let json = serde_json::to_vec(settings).map_err(|e| CallError::BadResponse(e.to_string()))?;
+        let json = serde_json::to_vec(settings).map_err(|e| CallError::Encode(e.to_string()))?;
         self.open_raw(&json)
     }
 
@@ -522,8 +577,6 @@ impl std::fmt::Debug for Instance {
     }
 }
 
-type OpFn = unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32;
-
 impl Instance {
     /// The library this instance belongs to.
     pub fn library(&self) -> &Arc<ConnectorLibrary> {
@@ -532,7 +585,7 @@ impl Instance {
 
     /// Calls an operation with raw request bytes; returns the raw response bytes.
     pub fn call_raw(&self, op: Operation, request: &[u8]) -> Result<Vec<u8>, CallError> {
-        let f: Option<OpFn> = match op {
+        let f: ConnOperationFn = match op {
             Operation::Test => self.lib.table.test,
             Operation::Provision => self.lib.table.provision,
             Operation::Search => self.lib.table.search,
@@ -548,10 +601,19 @@ impl Instance {
         })
     }
 
-    fn call<Req: Serialize, Resp: DeserializeOwned>(&self, op: Operation, request: &Req) -> Result<Resp, CallError> {
-        let json = serde_json::to_vec(request).map_err(|e| CallError::BadResponse(e.to_string()))?;
+    fn call<Req: Serialize, Resp: DeserializeOwned + Versioned>(
+        &self,
+        op: Operation,
+        request: &Req,
+    ) -> Result<Resp, CallError> {
+        let json = serde_json::to_vec(request).map_err(|e| CallError::Encode(e.to_string()))?;
         let bytes = self.call_raw(op, &json)?;
-        serde_json::from_slice(&bytes).map_err(|e| CallError::BadResponse(format!("{} response: {e}", op.name())))
+        decode(&bytes).map_err(|e| match e {
+            DecodeError::Version(e) => {
+                CallError::UnsupportedPayloadVersion { payload: op.response_payload(), found: e.found }
+            }
+            DecodeError::Json(e) => CallError::BadResponse(format!("{} response: {e}", op.name())),
+        })
     }
 
     /// Verifies credentials and settings against the target.
@@ -605,6 +667,15 @@ impl Operation {
             Operation::Test => "test",
             Operation::Provision => "provision",
             Operation::Search => "search",
+        }
+    }
+
+    /// The name of the operation's response payload, for messages.
+    fn response_payload(self) -> &'static str {
+        match self {
+            Operation::Test => "test response",
+            Operation::Provision => "provision response",
+            Operation::Search => "search page",
         }
     }
 }

@@ -1,17 +1,139 @@
 //! The JSON payloads that cross the ABI inside `ConnBuf`s and request buffers.
 //!
-//! Every payload carries `"v"` (the payload version, 1) and ignores unknown fields, so payloads evolve
-//! without layout changes. The JSON Schemas in `include/schemas/` are generated from these types.
+//! Unknown fields are ignored, so payloads evolve without layout changes. The JSON Schemas in
+//! `include/schemas/` are generated from these types.
+//!
+//! # Payload versions
+//!
+//! Every top-level payload carries `"v"`, its payload version ([`PAYLOAD_VERSION`], 1 throughout ABI v1).
+//! `v` changes only for an incompatible change; additions keep it. A reader *understands* the versions
+//! from [`MIN_PAYLOAD_VERSION`] to [`PAYLOAD_VERSION`] (only 1 today); an absent `v` means 1. Both sides
+//! refuse a payload whose `v` they do not understand rather than guess at its meaning:
+//!
+//! - the connector side (the SDK) answers `CONN_ERR_INVALID_ARG` with a message naming the version;
+//! - the host side (the loader) refuses the descriptor with
+//!   [`LoadError::UnsupportedPayloadVersion`](crate::LoadError::UnsupportedPayloadVersion) and a response
+//!   or error payload with [`CallError::UnsupportedPayloadVersion`](crate::CallError::UnsupportedPayloadVersion).
+//!
+//! Objects nested in a payload (an [`ErrorInfo`] inside a [`RecordResult`]) follow the `v` of the payload
+//! that holds them. [`decode`] applies these rules; the `Default` of every payload has `v: 1`.
 
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The payload version these types describe.
+/// The payload version these types describe, and the newest one this crate understands.
 pub const PAYLOAD_VERSION: u32 = 1;
+
+/// The oldest payload version this crate understands.
+pub const MIN_PAYLOAD_VERSION: u32 = 1;
 
 fn v1() -> u32 {
     PAYLOAD_VERSION
+}
+
+/// A top-level payload: it carries its payload version in `"v"`.
+pub trait Versioned {
+    /// The payload's `v`.
+    fn version(&self) -> u32;
+}
+
+macro_rules! versioned {
+    ($($ty:ty),* $(,)?) => {
+        $(impl Versioned for $ty {
+            fn version(&self) -> u32 {
+                self.v
+            }
+        })*
+    };
+}
+
+versioned!(
+    Descriptor,
+    TargetSettings,
+    ProvisionRequest,
+    ProvisionResponse,
+    TestRequest,
+    TestResponse,
+    SearchRequest,
+    SearchPage,
+    ErrorInfo
+);
+
+/// A payload version this crate does not understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsupportedVersion {
+    /// The payload's `v`.
+    pub found: u32,
+}
+
+impl std::fmt::Display for UnsupportedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "payload version {} is not supported (this side understands {})", self.found, understood_versions())
+    }
+}
+
+/// The payload versions this crate understands, for messages: `version 1`, or `versions 1 to N`.
+pub fn understood_versions() -> String {
+    if MIN_PAYLOAD_VERSION == PAYLOAD_VERSION {
+        format!("version {PAYLOAD_VERSION}")
+    } else {
+        format!("versions {MIN_PAYLOAD_VERSION} to {PAYLOAD_VERSION}")
+    }
+}
+
+impl std::error::Error for UnsupportedVersion {}
+
+/// Checks that `v` is a payload version this crate understands.
+pub fn check_version(v: u32) -> Result<(), UnsupportedVersion> {
+    if (MIN_PAYLOAD_VERSION..=PAYLOAD_VERSION).contains(&v) {
+        Ok(())
+    } else {
+        Err(UnsupportedVersion { found: v })
+    }
+}
+
+/// Why [`decode`] refused a payload.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The payload's `v` is not a version this crate understands.
+    #[error(transparent)]
+    Version(#[from] UnsupportedVersion),
+    /// The bytes are not valid JSON for this payload.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// Parses a top-level payload and checks its version.
+///
+/// The version wins over the shape: a payload of a version this crate does not understand is refused as
+/// such ([`DecodeError::Version`]) even when its fields no longer fit these types. The check costs nothing
+/// extra on the success path (the version is read back from the parsed value).
+pub fn decode<T: DeserializeOwned + Versioned>(json: &[u8]) -> Result<T, DecodeError> {
+    match serde_json::from_slice::<T>(json) {
+        Ok(value) => {
+            check_version(value.version())?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Some(v) = probe_version(json) {
+                check_version(v)?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The top-level `v` of a JSON object that did not parse as its payload type (absent means 1), or `None`
+/// when the bytes are not a JSON object with a numeric `v`.
+fn probe_version(json: &[u8]) -> Option<u32> {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default = "v1")]
+        v: u32,
+    }
+    serde_json::from_slice::<Probe>(json).ok().map(|p| p.v)
 }
 
 fn yes() -> bool {
@@ -24,7 +146,7 @@ pub type Attributes = Map<String, Value>;
 /// What a connector is and what it can do (PingFederate's `SaasPluginDescriptor`, ConnId's schema).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Descriptor {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1; a reader refuses a version it does not understand.
     #[serde(default = "v1")]
     pub v: u32,
     /// Stable machine name, e.g. `slack`.
@@ -184,14 +306,21 @@ impl ObjectClass {
 }
 
 /// Target settings passed to `instance_new`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetSettings {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1; a reader refuses a version it does not understand.
     #[serde(default = "v1")]
     pub v: u32,
     /// Setting name to value, as described by the descriptor's `configuration`.
     #[serde(default)]
     pub settings: Attributes,
+}
+
+impl Default for TargetSettings {
+    /// Empty, with `v` = [`PAYLOAD_VERSION`].
+    fn default() -> Self {
+        TargetSettings { v: PAYLOAD_VERSION, settings: Attributes::new() }
+    }
 }
 
 /// What the host wants done with a record.
@@ -245,14 +374,21 @@ pub struct Record {
 }
 
 /// A batch of records for `provision`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProvisionRequest {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1; a reader refuses a version it does not understand.
     #[serde(default = "v1")]
     pub v: u32,
     /// The records, applied in order (users before the groups that reference them).
     #[serde(default)]
     pub records: Vec<Record>,
+}
+
+impl Default for ProvisionRequest {
+    /// Empty, with `v` = [`PAYLOAD_VERSION`].
+    fn default() -> Self {
+        ProvisionRequest { v: PAYLOAD_VERSION, records: Vec::new() }
+    }
 }
 
 /// What happened to a record.
@@ -328,7 +464,8 @@ impl ErrorKind {
 /// An error: per record in a result, or for a whole call in `out_error`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorInfo {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1. As the top-level payload (`out_error`), a reader refuses a
+    /// version it does not understand; nested in a result, it follows the payload that holds it.
     #[serde(default = "v1")]
     pub v: u32,
     /// The class of error.
@@ -431,9 +568,9 @@ impl RecordResult {
 }
 
 /// The response of `provision`: one result per record, in request order.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProvisionResponse {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1; a reader refuses a version it does not understand.
     #[serde(default = "v1")]
     pub v: u32,
     /// One result per record.
@@ -441,18 +578,32 @@ pub struct ProvisionResponse {
     pub results: Vec<RecordResult>,
 }
 
+impl Default for ProvisionResponse {
+    /// Empty, with `v` = [`PAYLOAD_VERSION`].
+    fn default() -> Self {
+        ProvisionResponse { v: PAYLOAD_VERSION, results: Vec::new() }
+    }
+}
+
 /// The request of `test`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TestRequest {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1; a reader refuses a version it does not understand.
     #[serde(default = "v1")]
     pub v: u32,
 }
 
+impl Default for TestRequest {
+    /// Empty, with `v` = [`PAYLOAD_VERSION`].
+    fn default() -> Self {
+        TestRequest { v: PAYLOAD_VERSION }
+    }
+}
+
 /// The response of a successful `test`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TestResponse {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1; a reader refuses a version it does not understand.
     #[serde(default = "v1")]
     pub v: u32,
     /// A one-line summary for a person.
@@ -460,6 +611,13 @@ pub struct TestResponse {
     /// Facts learnt (API version, account, counts).
     #[serde(default)]
     pub details: Attributes,
+}
+
+impl Default for TestResponse {
+    /// Empty, with `v` = [`PAYLOAD_VERSION`].
+    fn default() -> Self {
+        TestResponse { v: PAYLOAD_VERSION, message: String::new(), details: Attributes::new() }
+    }
 }
 
 /// An equality filter on one attribute.
@@ -474,7 +632,7 @@ pub struct SearchFilter {
 /// The request of `search`: one page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SearchRequest {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1; a reader refuses a version it does not understand.
     #[serde(default = "v1")]
     pub v: u32,
     /// What to read.
@@ -511,9 +669,9 @@ pub struct TargetObject {
 }
 
 /// One page of `search`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SearchPage {
-    /// Payload version.
+    /// Payload version: 1. Absent means 1; a reader refuses a version it does not understand.
     #[serde(default = "v1")]
     pub v: u32,
     /// The objects on this page.
@@ -525,6 +683,13 @@ pub struct SearchPage {
     /// Total number of objects, when the target says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
+}
+
+impl Default for SearchPage {
+    /// Empty, with `v` = [`PAYLOAD_VERSION`].
+    fn default() -> Self {
+        SearchPage { v: PAYLOAD_VERSION, objects: Vec::new(), next_cookie: None, total: None }
+    }
 }
 
 /// Every payload with its schema file name, for schema generation and the agreement test.

@@ -1,13 +1,15 @@
-//! The connector side of the ABI: the [`Connector`] trait and the [`export_connector!`] macro.
+//! The connector side of the ABI: the [`Connector`] trait and the
+//! [`export_connector!`](crate::export_connector) macro.
 //!
 //! A connector implements [`Connector`] and writes `connector_abi::export_connector!(MyConnector);`.
 //! The macro exports `conn_abi_version`, `conn_plugin_entry` and `conn_abi_layout_v1`; every entry point
-//! it generates validates its inputs (NULL, bad UTF-8, bad JSON, oversized input, wrong `struct_size`)
-//! and turns a panic into `CONN_ERR_PANIC` with the message. No connector writes `extern "C"` by hand.
+//! it generates validates its inputs (NULL, bad UTF-8, bad JSON, oversized input, a payload version it does
+//! not understand, wrong `struct_size`) and turns a panic into `CONN_ERR_PANIC` with the message. No
+//! connector writes `extern "C"` by hand.
 
 use crate::payload::{
-    Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse, SearchPage, SearchRequest, TargetSettings,
-    TestRequest, TestResponse,
+    decode, understood_versions, DecodeError, Descriptor, ErrorInfo, ErrorKind, ProvisionRequest, ProvisionResponse,
+    SearchPage, SearchRequest, TargetSettings, TestRequest, TestResponse, Versioned,
 };
 use crate::raw::*;
 use serde::de::DeserializeOwned;
@@ -146,6 +148,9 @@ pub const fn abi_version() -> u32 {
 }
 
 /// The table every SDK connector exports, with its size and version filled in.
+///
+/// Storing the `test`, `provision` and `search` parameters in [`ConnOperationFn`] fields also checks, at
+/// compile time, that the alias is exactly the signature spelt out here.
 #[doc(hidden)]
 #[allow(clippy::type_complexity)]
 pub const fn table(
@@ -189,8 +194,9 @@ pub unsafe fn plugin_entry(
         if host.is_null() || out_plugin.is_null() {
             return CONN_ERR_INVALID_ARG;
         }
-        // SAFETY: `host` is non-NULL and the caller promises it points to a readable ConnHostV1 whose first
-        // fields (struct_size, versions) exist in every version of the struct.
+        // SAFETY: `host` is non-NULL and the caller promises it points to a readable `ConnHostV1` of at least
+        // `struct_size` bytes; the v1.0 fields read below exist in every version of the struct, and the
+        // reference does not outlive this call.
         let h = unsafe { &*host };
         if h.abi_major != CONN_ABI_MAJOR || (h.struct_size as usize) < HOST_V1_MIN_SIZE {
             return CONN_ERR_ABI_MISMATCH;
@@ -200,7 +206,7 @@ pub unsafe fn plugin_entry(
             Ok(mut guard) => *guard = Some(services),
             Err(poisoned) => *poisoned.into_inner() = Some(services),
         }
-        // SAFETY: `out_plugin` is non-NULL and the caller promises it is writable.
+        // SAFETY: `out_plugin` is non-NULL and the caller promises it is writable and aligned for a pointer.
         unsafe { *out_plugin = table as *const ConnPluginV1 };
         CONN_OK
     }));
@@ -217,7 +223,8 @@ pub unsafe fn buf_free(buf: *mut ConnBuf) {
     if buf.is_null() {
         return;
     }
-    // SAFETY: `buf` is non-NULL and points to a ConnBuf (caller contract).
+    // SAFETY: `buf` is non-NULL and the caller promises it points to a valid, writable `ConnBuf` that nothing
+    // else accesses during this call.
     let b = unsafe { &mut *buf };
     if !b.ptr.is_null() {
         // SAFETY: ptr/len/cap came from a Vec<u8> this library leaked in `write_buf`, unchanged since
@@ -242,7 +249,8 @@ unsafe fn write_buf(out: *mut ConnBuf, bytes: Vec<u8>) {
     let mut bytes = std::mem::ManuallyDrop::new(bytes);
     let (ptr, len, cap) = (bytes.as_mut_ptr(), bytes.len(), bytes.capacity());
     LIVE_BUFFERS.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: `out` is non-NULL and writable (caller contract).
+    // SAFETY: `out` is non-NULL and the caller promises it is writable and aligned for a `ConnBuf`. The old
+    // contents are overwritten without being dropped: the ABI says outputs start empty.
     unsafe { *out = ConnBuf { ptr, len, cap } };
 }
 
@@ -253,7 +261,7 @@ unsafe fn write_buf(out: *mut ConnBuf, bytes: Vec<u8>) {
 unsafe fn fail(out_error: *mut ConnBuf, status: i32, error: &ErrorInfo) -> i32 {
     let bytes =
         serde_json::to_vec(error).unwrap_or_else(|_| b"{\"v\":1,\"kind\":\"other\",\"message\":\"error\"}".to_vec());
-    // SAFETY: forwarded caller contract.
+    // SAFETY: `write_buf` needs `out_error` NULL or writable, which is this function's own contract.
     unsafe { write_buf(out_error, bytes) };
     status
 }
@@ -275,11 +283,12 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 unsafe fn guarded(out_error: *mut ConnBuf, f: impl FnOnce() -> Result<(), (i32, ErrorInfo)>) -> i32 {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => CONN_OK,
-        // SAFETY: forwarded caller contract.
+        // SAFETY: `fail` needs `out_error` NULL or writable, which is this function's own contract.
         Ok(Err((status, error))) => unsafe { fail(out_error, status, &error) },
         Err(payload) => {
             let error = ErrorInfo::new(ErrorKind::Other, format!("connector panicked: {}", panic_message(&*payload)));
-            // SAFETY: forwarded caller contract. Serialising a plain ErrorInfo cannot panic.
+            // SAFETY: as above; this runs outside `catch_unwind`, which is fine because serialising a plain
+            // `ErrorInfo` cannot panic.
             unsafe { fail(out_error, CONN_ERR_PANIC, &error) }
         }
     }
@@ -299,22 +308,35 @@ fn map_error(e: ConnectorError) -> (i32, ErrorInfo) {
     }
 }
 
-/// Borrows and parses a JSON request.
+/// Borrows and parses a JSON input payload, refusing a payload version this SDK does not understand.
 ///
 /// # Safety
 /// `ptr` must be NULL or point to `len` readable bytes for the duration of the call.
-unsafe fn parse_input<T: DeserializeOwned>(ptr: *const u8, len: usize, what: &str) -> Result<T, (i32, ErrorInfo)> {
+unsafe fn parse_input<T: DeserializeOwned + Versioned>(
+    ptr: *const u8,
+    len: usize,
+    what: &str,
+) -> Result<T, (i32, ErrorInfo)> {
     if len > CONN_MAX_INPUT_LEN {
         return Err(invalid(format!("{what} is {len} bytes; the limit is {CONN_MAX_INPUT_LEN}")));
     }
     if ptr.is_null() {
         return Err(invalid(format!("{what} pointer is NULL")));
     }
-    // SAFETY: non-NULL and `len` readable bytes (caller contract), borrowed for this call only.
+    // SAFETY: `ptr` is non-NULL and the caller promises `len` readable bytes there for the duration of this
+    // call; `len` is at most CONN_MAX_INPUT_LEN, far below isize::MAX, and the slice does not escape.
     let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| invalid(format!("{what} is not valid UTF-8 (byte {})", e.valid_up_to())))?;
-    serde_json::from_str(text).map_err(|e| invalid(format!("{what} is not valid JSON for this operation: {e}")))
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(invalid(format!("{what} is not valid UTF-8 (byte {})", e.valid_up_to())));
+    }
+    decode(bytes).map_err(|e| match e {
+        DecodeError::Version(e) => invalid(format!(
+            "{what} has payload version {}, which this connector does not understand (it understands {})",
+            e.found,
+            understood_versions()
+        )),
+        DecodeError::Json(e) => invalid(format!("{what} is not valid JSON for this operation: {e}")),
+    })
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, (i32, ErrorInfo)> {
@@ -328,17 +350,17 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, (i32, ErrorInfo)> {
 /// Both pointers must be NULL or writable.
 #[doc(hidden)]
 pub unsafe fn describe<C: Connector>(out: *mut ConnBuf, out_error: *mut ConnBuf) -> i32 {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        guarded(out_error, || {
-            if out.is_null() {
-                return Err(invalid("out_descriptor is NULL"));
-            }
-            let bytes = to_json(&C::describe())?;
-            write_buf(out, bytes);
-            Ok(())
-        })
-    }
+    let run = || {
+        if out.is_null() {
+            return Err(invalid("out_descriptor is NULL"));
+        }
+        let bytes = to_json(&C::describe())?;
+        // SAFETY: `out` is non-NULL and the caller promises it is writable.
+        unsafe { write_buf(out, bytes) };
+        Ok(())
+    };
+    // SAFETY: `guarded` needs `out_error` NULL or writable, which the caller promises.
+    unsafe { guarded(out_error, run) }
 }
 
 /// `instance_new`.
@@ -352,18 +374,20 @@ pub unsafe fn instance_new<C: Connector>(
     out_instance: *mut *mut ConnInstance,
     out_error: *mut ConnBuf,
 ) -> i32 {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        guarded(out_error, || {
-            if out_instance.is_null() {
-                return Err(invalid("out_instance is NULL"));
-            }
-            let settings: TargetSettings = parse_input(settings, len, "target settings")?;
-            let instance = C::open(settings, Logger).map_err(map_error)?;
-            *out_instance = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
-            Ok(())
-        })
-    }
+    let run = || {
+        if out_instance.is_null() {
+            return Err(invalid("out_instance is NULL"));
+        }
+        // SAFETY: the caller promises `settings` is NULL or points to `len` readable bytes for this call.
+        let settings: TargetSettings = unsafe { parse_input(settings, len, "target settings") }?;
+        let instance = C::open(settings, Logger).map_err(map_error)?;
+        let handle = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
+        // SAFETY: `out_instance` is non-NULL and the caller promises it is writable.
+        unsafe { *out_instance = handle };
+        Ok(())
+    };
+    // SAFETY: `guarded` needs `out_error` NULL or writable, which the caller promises.
+    unsafe { guarded(out_error, run) }
 }
 
 /// `instance_free`.
@@ -377,8 +401,8 @@ pub unsafe fn instance_free<C: Connector>(instance: *mut ConnInstance) {
         return;
     }
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the pointer came from Box::<C>::into_raw in `instance_new` (caller contract) and is
-        // freed exactly once here.
+        // SAFETY: the caller promises the pointer came from `Box::<C>::into_raw` in `instance_new::<C>`, is
+        // not freed yet and has no call in flight, so rebuilding the box and dropping it frees it exactly once.
         drop(unsafe { Box::from_raw(instance as *mut C) });
     }));
 }
@@ -389,7 +413,7 @@ pub unsafe fn instance_free<C: Connector>(instance: *mut ConnInstance) {
 /// `instance` must be NULL or a live instance of `C` from this library; `req` NULL or `len` readable
 /// bytes; the out pointers NULL or writable.
 #[doc(hidden)]
-pub unsafe fn operation<C: Connector, Req: DeserializeOwned, Resp: Serialize>(
+pub unsafe fn operation<C: Connector, Req: DeserializeOwned + Versioned, Resp: Serialize>(
     instance: *const ConnInstance,
     req: *const u8,
     len: usize,
@@ -397,25 +421,27 @@ pub unsafe fn operation<C: Connector, Req: DeserializeOwned, Resp: Serialize>(
     out_error: *mut ConnBuf,
     op: fn(&C, Req) -> Result<Resp, ConnectorError>,
 ) -> i32 {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        guarded(out_error, || {
-            if instance.is_null() {
-                return Err(invalid("instance is NULL"));
-            }
-            if out.is_null() {
-                return Err(invalid("out_response is NULL"));
-            }
-            let request: Req = parse_input(req, len, "request")?;
-            // The instance is a live `C` created by `instance_new` (caller contract); `C: Sync`, so a shared
-            // reference from several threads at once is sound.
-            let connector = &*(instance as *const C);
-            let response = op(connector, request).map_err(map_error)?;
-            let bytes = to_json(&response)?;
-            write_buf(out, bytes);
-            Ok(())
-        })
-    }
+    let run = || {
+        if instance.is_null() {
+            return Err(invalid("instance is NULL"));
+        }
+        if out.is_null() {
+            return Err(invalid("out_response is NULL"));
+        }
+        // SAFETY: the caller promises `req` is NULL or points to `len` readable bytes for this call.
+        let request: Req = unsafe { parse_input(req, len, "request") }?;
+        // SAFETY: `instance` is non-NULL and the caller promises it is a live `C` from `instance_new::<C>`
+        // that is not freed while this call runs. `C: Sync`, so shared references to it from several
+        // threads at once are sound.
+        let connector = unsafe { &*(instance as *const C) };
+        let response = op(connector, request).map_err(map_error)?;
+        let bytes = to_json(&response)?;
+        // SAFETY: `out` is non-NULL and the caller promises it is writable.
+        unsafe { write_buf(out, bytes) };
+        Ok(())
+    };
+    // SAFETY: `guarded` needs `out_error` NULL or writable, which the caller promises.
+    unsafe { guarded(out_error, run) }
 }
 
 /// `test` body.
@@ -447,7 +473,11 @@ pub fn op_search<C: Connector>(c: &C, r: SearchRequest) -> Result<SearchPage, Co
 /// Exports a [`Connector`] implementation through the C ABI.
 ///
 /// Generates `conn_abi_version`, `conn_plugin_entry` and `conn_abi_layout_v1`, and a static
-/// `ConnPluginV1` whose entries are panic-safe wrappers around the trait.
+/// `ConnPluginV1` whose entries are panic-safe wrappers around the trait. Use it once per library: the
+/// symbol names are fixed by the ABI.
+///
+/// The expansion's `unsafe` blocks carry their own `// SAFETY:` comments and compile clean in the expanding
+/// crate under `unsafe_op_in_unsafe_fn`, `clippy::undocumented_unsafe_blocks` and `unreachable_pub`.
 #[macro_export]
 macro_rules! export_connector {
     ($ty:ty) => {
@@ -455,13 +485,17 @@ macro_rules! export_connector {
         const _: () = {
             use $crate::raw::{ConnBuf, ConnHostV1, ConnInstance, ConnPluginV1};
 
-            // SAFETY (all wrappers below): each forwards the C caller's pointer contract, documented in
-            // include/connector_abi.h, to the SDK function of the same name, which checks NULLs, sizes and
-            // encodings and catches panics.
+            // Each wrapper below is what a C host calls through the table. Their contracts are the ones
+            // include/connector_abi.h states for the entry of the same name; each SDK function requires no
+            // more than that, and checks NULLs, sizes, encodings and versions itself and catches panics.
             unsafe extern "C" fn __conn_buf_free(buf: *mut ConnBuf) {
+                // SAFETY: the C caller passes NULL or a buffer this library filled and has not changed or
+                // freed (the `buf_free` contract), which is what `sdk::buf_free` requires.
                 unsafe { $crate::sdk::buf_free(buf) }
             }
             unsafe extern "C" fn __conn_describe(out: *mut ConnBuf, err: *mut ConnBuf) -> i32 {
+                // SAFETY: the C caller passes NULL or writable buffers (the `describe` contract), which is
+                // what `sdk::describe` requires.
                 unsafe { $crate::sdk::describe::<$ty>(out, err) }
             }
             unsafe extern "C" fn __conn_instance_new(
@@ -470,9 +504,14 @@ macro_rules! export_connector {
                 out: *mut *mut ConnInstance,
                 err: *mut ConnBuf,
             ) -> i32 {
+                // SAFETY: the C caller passes NULL or `n` readable bytes, and NULL or writable outputs (the
+                // `instance_new` contract), which is what `sdk::instance_new` requires.
                 unsafe { $crate::sdk::instance_new::<$ty>(p, n, out, err) }
             }
             unsafe extern "C" fn __conn_instance_free(i: *mut ConnInstance) {
+                // SAFETY: the C caller passes NULL or a live instance from this table's `instance_new`
+                // (so a `$ty`) with no call in flight (the `instance_free` contract), which is what
+                // `sdk::instance_free::<$ty>` requires.
                 unsafe { $crate::sdk::instance_free::<$ty>(i) }
             }
             unsafe extern "C" fn __conn_test(
@@ -482,6 +521,9 @@ macro_rules! export_connector {
                 out: *mut ConnBuf,
                 err: *mut ConnBuf,
             ) -> i32 {
+                // SAFETY: the C caller passes NULL or a live `$ty` instance from this table, NULL or `n`
+                // readable bytes, and NULL or writable outputs (the `ConnOperationFn` contract), which is
+                // what `sdk::operation::<$ty, ..>` requires.
                 unsafe { $crate::sdk::operation::<$ty, _, _>(i, p, n, out, err, $crate::sdk::op_test::<$ty>) }
             }
             unsafe extern "C" fn __conn_provision(
@@ -491,6 +533,8 @@ macro_rules! export_connector {
                 out: *mut ConnBuf,
                 err: *mut ConnBuf,
             ) -> i32 {
+                // SAFETY: as in `__conn_test`: the `ConnOperationFn` contract the C caller follows is what
+                // `sdk::operation::<$ty, ..>` requires.
                 unsafe { $crate::sdk::operation::<$ty, _, _>(i, p, n, out, err, $crate::sdk::op_provision::<$ty>) }
             }
             unsafe extern "C" fn __conn_search(
@@ -500,6 +544,8 @@ macro_rules! export_connector {
                 out: *mut ConnBuf,
                 err: *mut ConnBuf,
             ) -> i32 {
+                // SAFETY: as in `__conn_test`: the `ConnOperationFn` contract the C caller follows is what
+                // `sdk::operation::<$ty, ..>` requires.
                 unsafe { $crate::sdk::operation::<$ty, _, _>(i, p, n, out, err, $crate::sdk::op_search::<$ty>) }
             }
 
@@ -515,24 +561,36 @@ macro_rules! export_connector {
 
             /// Returns `(major << 16) | minor`. Pure.
             #[no_mangle]
-            pub extern "C" fn conn_abi_version() -> u32 {
+            extern "C" fn conn_abi_version() -> u32 {
                 $crate::sdk::abi_version()
             }
 
             /// Returns the connector's static table after checking the host's.
+            ///
+            /// # Safety
+            /// `host` must be NULL or point to a readable `ConnHostV1` of at least `host->struct_size`
+            /// bytes; `out_plugin` must be NULL or writable.
             #[no_mangle]
-            pub unsafe extern "C" fn conn_plugin_entry(
+            unsafe extern "C" fn conn_plugin_entry(
                 host: *const ConnHostV1,
                 out_plugin: *mut *const ConnPluginV1,
             ) -> i32 {
+                // SAFETY: the C caller follows this function's contract (above, and `conn_plugin_entry` in
+                // include/connector_abi.h), which is what `sdk::plugin_entry` requires.
                 unsafe { $crate::sdk::plugin_entry(host, out_plugin, &__CONN_TABLE) }
             }
 
             /// Rust hosts only: the abi_stable `TypeLayout` of `ConnPluginV1` as this library sees it.
             #[no_mangle]
-            pub extern "C" fn conn_abi_layout_v1() -> *const ::std::ffi::c_void {
+            extern "C" fn conn_abi_layout_v1() -> *const ::std::ffi::c_void {
                 $crate::layout::table_layout_ptr()
             }
+
+            // The exported symbols have exactly the types hosts look them up with: the typedefs of the
+            // header, and the loader's type for the layout symbol.
+            const _: $crate::raw::ConnAbiVersionFn = conn_abi_version;
+            const _: $crate::raw::ConnPluginEntryFn = conn_plugin_entry;
+            const _: $crate::layout::AbiLayoutFn = conn_abi_layout_v1;
         };
     };
 }

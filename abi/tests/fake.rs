@@ -157,11 +157,13 @@ fn bad_inputs_at_every_entry_point() {
     let ops = [("test", t.test.unwrap()), ("provision", t.provision.unwrap()), ("search", t.search.unwrap())];
     for (name, op) in ops {
         let good = b"{\"v\":1,\"object_class\":\"user\",\"records\":[]}";
+        let newer = b"{\"v\":2,\"object_class\":\"user\",\"records\":[]}";
         let cases: Vec<(&str, *const ConnInstance, *const u8, usize, bool)> = vec![
             ("NULL instance", std::ptr::null(), good.as_ptr(), good.len(), true),
             ("NULL request", handle, std::ptr::null(), 5, true),
             ("bad UTF-8", handle, [0xc3u8, 0x28].as_ptr(), 2, true),
             ("bad JSON", handle, b"{oops".as_ptr(), 5, true),
+            ("unknown payload version", handle, newer.as_ptr(), newer.len(), true),
             ("oversized", handle, good.as_ptr(), CONN_MAX_INPUT_LEN + 1, true),
             ("NULL out_response", handle, good.as_ptr(), good.len(), false),
         ];

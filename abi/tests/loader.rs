@@ -6,11 +6,12 @@
 mod common;
 
 use abi_stable::StableAbi;
+use connector_abi::layout::AbiLayoutFn;
 use connector_abi::loader::{negotiate, EntryPoints, LoadOptions};
 use connector_abi::payload::*;
 use connector_abi::raw::*;
 use connector_abi::sdk::{self, Connector, ConnectorError, Logger};
-use connector_abi::{ConnectorLibrary, LoadError};
+use connector_abi::{CallError, ConnectorLibrary, LoadError, Operation};
 use std::ffi::c_void;
 use std::path::Path;
 
@@ -45,31 +46,105 @@ impl Connector for Mini {
     }
 }
 
+// The table entries of an in-process connector `C`, as `export_connector!` would generate them. Each one
+// is called only by the loader under test, which follows the ABI contract of the entry it calls; that
+// contract is what the SDK function behind it requires.
 unsafe extern "C" fn bf(b: *mut ConnBuf) {
+    // SAFETY: the loader passes NULL or a buffer this SDK filled, unchanged and not yet freed.
     unsafe { sdk::buf_free(b) }
 }
-unsafe extern "C" fn de(o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
-    unsafe { sdk::describe::<Mini>(o, e) }
+unsafe extern "C" fn de<C: Connector>(o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
+    // SAFETY: the loader passes NULL or writable buffers.
+    unsafe { sdk::describe::<C>(o, e) }
 }
-unsafe extern "C" fn bad_describe(o: *mut ConnBuf, _e: *mut ConnBuf) -> i32 {
-    // Writes a buffer that is not a descriptor (through the SDK's allocator, so buf_free can free it):
-    // emulate by describing with the SDK and then failing the parse via a different connector.
-    unsafe { sdk::describe::<NoName>(o, _e) }
+unsafe extern "C" fn nw<C: Connector>(p: *const u8, n: usize, o: *mut *mut ConnInstance, e: *mut ConnBuf) -> i32 {
+    // SAFETY: the loader passes `n` readable bytes at `p` and writable outputs.
+    unsafe { sdk::instance_new::<C>(p, n, o, e) }
 }
-unsafe extern "C" fn nw(p: *const u8, n: usize, o: *mut *mut ConnInstance, e: *mut ConnBuf) -> i32 {
-    unsafe { sdk::instance_new::<Mini>(p, n, o, e) }
+unsafe extern "C" fn fr<C: Connector>(i: *mut ConnInstance) {
+    // SAFETY: the loader passes an instance from this table's `nw::<C>` (so a `C`) once, with no call in
+    // flight.
+    unsafe { sdk::instance_free::<C>(i) }
 }
-unsafe extern "C" fn fr(i: *mut ConnInstance) {
-    unsafe { sdk::instance_free::<Mini>(i) }
+unsafe extern "C" fn te<C: Connector>(
+    i: *const ConnInstance,
+    p: *const u8,
+    n: usize,
+    o: *mut ConnBuf,
+    e: *mut ConnBuf,
+) -> i32 {
+    // SAFETY: the loader passes a live instance from this table's `nw::<C>`, `n` readable bytes at `p` and
+    // writable outputs.
+    unsafe { sdk::operation::<C, _, _>(i, p, n, o, e, sdk::op_test::<C>) }
 }
-unsafe extern "C" fn te(i: *const ConnInstance, p: *const u8, n: usize, o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
-    unsafe { sdk::operation::<Mini, _, _>(i, p, n, o, e, sdk::op_test::<Mini>) }
+unsafe extern "C" fn pr<C: Connector>(
+    i: *const ConnInstance,
+    p: *const u8,
+    n: usize,
+    o: *mut ConnBuf,
+    e: *mut ConnBuf,
+) -> i32 {
+    // SAFETY: as in `te`.
+    unsafe { sdk::operation::<C, _, _>(i, p, n, o, e, sdk::op_provision::<C>) }
 }
-unsafe extern "C" fn pr(i: *const ConnInstance, p: *const u8, n: usize, o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
-    unsafe { sdk::operation::<Mini, _, _>(i, p, n, o, e, sdk::op_provision::<Mini>) }
+unsafe extern "C" fn se<C: Connector>(
+    i: *const ConnInstance,
+    p: *const u8,
+    n: usize,
+    o: *mut ConnBuf,
+    e: *mut ConnBuf,
+) -> i32 {
+    // SAFETY: as in `te`.
+    unsafe { sdk::operation::<C, _, _>(i, p, n, o, e, sdk::op_search::<C>) }
 }
-unsafe extern "C" fn se(i: *const ConnInstance, p: *const u8, n: usize, o: *mut ConnBuf, e: *mut ConnBuf) -> i32 {
-    unsafe { sdk::operation::<Mini, _, _>(i, p, n, o, e, sdk::op_search::<Mini>) }
+
+/// The v1.0 table of an in-process connector `C`.
+const fn table_of<C: Connector>() -> ConnPluginV1 {
+    sdk::table(bf, de::<C>, nw::<C>, fr::<C>, te::<C>, pr::<C>, se::<C>)
+}
+
+/// A connector whose descriptor speaks a payload version this host does not know.
+struct NewerDescriptor;
+impl Connector for NewerDescriptor {
+    fn describe() -> Descriptor {
+        Descriptor { v: PAYLOAD_VERSION + 1, ..Mini::describe() }
+    }
+    fn open(_: TargetSettings, _: Logger) -> Result<Self, ConnectorError> {
+        Ok(NewerDescriptor)
+    }
+    fn test(&self, _: TestRequest) -> Result<TestResponse, ConnectorError> {
+        Err(ConnectorError::Unsupported("test".into()))
+    }
+    fn provision(&self, _: ProvisionRequest) -> Result<ProvisionResponse, ConnectorError> {
+        Err(ConnectorError::Unsupported("provision".into()))
+    }
+}
+
+/// A connector that answers in a payload version this host does not know: its responses, and with
+/// settings `{"fail": true}` its error payloads.
+struct NewerResults {
+    fail: bool,
+}
+impl Connector for NewerResults {
+    fn describe() -> Descriptor {
+        Mini::describe()
+    }
+    fn open(settings: TargetSettings, _: Logger) -> Result<Self, ConnectorError> {
+        Ok(NewerResults { fail: settings.settings.get("fail").is_some_and(|f| f == true) })
+    }
+    fn test(&self, _: TestRequest) -> Result<TestResponse, ConnectorError> {
+        Ok(TestResponse { v: PAYLOAD_VERSION + 1, message: "ok".into(), details: Default::default() })
+    }
+    fn provision(&self, r: ProvisionRequest) -> Result<ProvisionResponse, ConnectorError> {
+        if self.fail {
+            let error = ErrorInfo { v: PAYLOAD_VERSION + 1, ..ErrorInfo::new(ErrorKind::Other, "in a newer shape") };
+            return Err(ConnectorError::Failed(error));
+        }
+        Ok(ProvisionResponse {
+            v: PAYLOAD_VERSION + 1,
+            results: r.records.iter().map(|x| RecordResult::of(x, Outcome::Unchanged, None)).collect(),
+        })
+    }
 }
 
 /// A connector whose descriptor has no name.
@@ -92,7 +167,7 @@ impl Connector for NoName {
 }
 
 const fn mini(major: u16, minor: u16, size: u32) -> ConnPluginV1 {
-    let mut t = sdk::table(bf, de, nw, fr, te, pr, se);
+    let mut t = table_of::<Mini>();
     t.abi_major = major;
     t.abi_minor = minor;
     t.struct_size = size;
@@ -121,9 +196,12 @@ static T_NO_PROVISION: ConnPluginV1 = {
 };
 static T_BAD_DESCRIPTOR: ConnPluginV1 = {
     let mut t = mini(1, 0, std::mem::size_of::<ConnPluginV1>() as u32);
-    t.describe = Some(bad_describe);
+    // A descriptor that is not valid (no name), written through the SDK's allocator so buf_free frees it.
+    t.describe = Some(de::<NoName>);
     t
 };
+static T_NEWER_DESCRIPTOR: ConnPluginV1 = table_of::<NewerDescriptor>();
+static T_NEWER_RESULTS: ConnPluginV1 = table_of::<NewerResults>();
 
 extern "C" fn v1_0() -> u32 {
     1 << 16
@@ -134,23 +212,39 @@ extern "C" fn v1_5() -> u32 {
 extern "C" fn v2_0() -> u32 {
     2 << 16
 }
+// `conn_plugin_entry` for each table above. The loader passes a valid `ConnHostV1` and a writable
+// `out_plugin`, which is what `sdk::plugin_entry` requires.
 unsafe extern "C" fn e_1_0(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    // SAFETY: valid host and out pointer (see above).
     unsafe { sdk::plugin_entry(h, o, &T_1_0) }
 }
 unsafe extern "C" fn e_1_5(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    // SAFETY: valid host and out pointer (see above).
     unsafe { sdk::plugin_entry(h, o, &T_1_5.base) }
 }
 unsafe extern "C" fn e_small(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    // SAFETY: valid host and out pointer (see above).
     unsafe { sdk::plugin_entry(h, o, &T_SMALL) }
 }
 unsafe extern "C" fn e_lies(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    // SAFETY: valid host and out pointer (see above).
     unsafe { sdk::plugin_entry(h, o, &T_LIES) }
 }
 unsafe extern "C" fn e_no_provision(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    // SAFETY: valid host and out pointer (see above).
     unsafe { sdk::plugin_entry(h, o, &T_NO_PROVISION) }
 }
 unsafe extern "C" fn e_bad_descriptor(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    // SAFETY: valid host and out pointer (see above).
     unsafe { sdk::plugin_entry(h, o, &T_BAD_DESCRIPTOR) }
+}
+unsafe extern "C" fn e_newer_descriptor(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    // SAFETY: valid host and out pointer (see above).
+    unsafe { sdk::plugin_entry(h, o, &T_NEWER_DESCRIPTOR) }
+}
+unsafe extern "C" fn e_newer_results(h: *const ConnHostV1, o: *mut *const ConnPluginV1) -> i32 {
+    // SAFETY: valid host and out pointer (see above).
+    unsafe { sdk::plugin_entry(h, o, &T_NEWER_RESULTS) }
 }
 unsafe extern "C" fn e_refuses(_: *const ConnHostV1, _: *mut *const ConnPluginV1) -> i32 {
     CONN_ERR_ABI_MISMATCH
@@ -180,7 +274,7 @@ extern "C" fn good_layout() -> *const c_void {
 fn load(
     abi_version: ConnAbiVersionFn,
     plugin_entry: ConnPluginEntryFn,
-    layout: Option<extern "C" fn() -> *const c_void>,
+    layout: Option<AbiLayoutFn>,
 ) -> Result<std::sync::Arc<ConnectorLibrary>, LoadError> {
     load_opts(abi_version, plugin_entry, layout, LoadOptions::default())
 }
@@ -188,7 +282,7 @@ fn load(
 fn load_opts(
     abi_version: ConnAbiVersionFn,
     plugin_entry: ConnPluginEntryFn,
-    layout: Option<extern "C" fn() -> *const c_void>,
+    layout: Option<AbiLayoutFn>,
     options: LoadOptions,
 ) -> Result<std::sync::Arc<ConnectorLibrary>, LoadError> {
     // SAFETY: the entry points above implement the ABI (or break it on purpose in checked ways).
@@ -348,4 +442,128 @@ fn the_real_fake_connector_loads_with_its_layout_checked() {
     let lib = ConnectorLibrary::load(common::cdylib("fake_connector")).unwrap();
     assert_eq!(lib.descriptor().name, "fake");
     assert_eq!(lib.connector_abi(), (CONN_ABI_MAJOR, CONN_ABI_MINOR));
+}
+
+/// `ConnPluginV1` exactly as ABI v1.0 froze it, every operation spelt out, to check that the declaration
+/// in `raw.rs` (operations typed `ConnOperationFn`) still derives the same abi_stable layout.
+mod frozen {
+    use abi_stable::StableAbi;
+    use connector_abi::raw::{ConnBuf, ConnInstance};
+
+    #[repr(C)]
+    #[derive(StableAbi)]
+    pub(crate) struct ConnPluginV1 {
+        struct_size: u32,
+        abi_major: u16,
+        abi_minor: u16,
+        buf_free: Option<unsafe extern "C" fn(buf: *mut ConnBuf)>,
+        describe: Option<unsafe extern "C" fn(out_descriptor: *mut ConnBuf, out_error: *mut ConnBuf) -> i32>,
+        instance_new: Option<
+            unsafe extern "C" fn(
+                settings_json: *const u8,
+                settings_len: usize,
+                out_instance: *mut *mut ConnInstance,
+                out_error: *mut ConnBuf,
+            ) -> i32,
+        >,
+        instance_free: Option<unsafe extern "C" fn(instance: *mut ConnInstance)>,
+        test: Option<
+            unsafe extern "C" fn(
+                instance: *const ConnInstance,
+                request_json: *const u8,
+                request_len: usize,
+                out_response: *mut ConnBuf,
+                out_error: *mut ConnBuf,
+            ) -> i32,
+        >,
+        provision: Option<
+            unsafe extern "C" fn(
+                instance: *const ConnInstance,
+                request_json: *const u8,
+                request_len: usize,
+                out_response: *mut ConnBuf,
+                out_error: *mut ConnBuf,
+            ) -> i32,
+        >,
+        search: Option<
+            unsafe extern "C" fn(
+                instance: *const ConnInstance,
+                request_json: *const u8,
+                request_len: usize,
+                out_response: *mut ConnBuf,
+                out_error: *mut ConnBuf,
+            ) -> i32,
+        >,
+    }
+}
+
+#[test]
+fn frozen_v1_table_layout() {
+    let frozen = <frozen::ConnPluginV1 as StableAbi>::LAYOUT;
+    let current = connector_abi::layout::table_layout();
+    // A host built now accepts a connector built at the freeze, and the other way round.
+    connector_abi::layout::check(current, frozen).unwrap();
+    connector_abi::layout::check(frozen, current).unwrap();
+    assert_eq!(std::mem::size_of::<frozen::ConnPluginV1>(), std::mem::size_of::<ConnPluginV1>());
+    // The operation fields have the frozen type (this fails to compile otherwise).
+    type FrozenOp =
+        Option<unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32>;
+    let ops: [FrozenOp; 3] = [T_1_0.test, T_1_0.provision, T_1_0.search];
+    assert!(ops.iter().all(Option::is_some));
+}
+
+#[test]
+fn the_sdk_refuses_input_payloads_of_a_version_it_does_not_understand() {
+    let lib = load(v1_0, e_1_0, None).unwrap();
+    for settings in [&br#"{"v":2}"#[..], br#"{"v":0}"#, br#"{"v":2,"settings":"a shape v1 cannot read"}"#] {
+        let err = lib.open_raw(settings).unwrap_err();
+        assert!(
+            matches!(err, CallError::InvalidArgument(ref e) if e.message.contains("target settings has payload version")),
+            "{}: {err}",
+            String::from_utf8_lossy(settings)
+        );
+    }
+    // An absent `v` means 1.
+    lib.open_raw(b"{}").unwrap();
+
+    let inst = lib.open(&TargetSettings::default()).unwrap();
+    for (op, request) in [
+        (Operation::Test, r#"{"v":2}"#),
+        (Operation::Provision, r#"{"v":2,"records":[]}"#),
+        (Operation::Provision, r#"{"v":2,"records":{"a":"shape v1 cannot read"}}"#),
+        (Operation::Search, r#"{"v":2,"object_class":"user"}"#),
+    ] {
+        let err = inst.call_raw(op, request.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, CallError::InvalidArgument(ref e)
+                if e.message.contains("payload version 2") && e.message.contains("understands version 1")),
+            "{request}: {err}"
+        );
+    }
+    inst.call_raw(Operation::Provision, br#"{"records":[]}"#).unwrap();
+    inst.call_raw(Operation::Provision, br#"{"v":1,"records":[]}"#).unwrap();
+}
+
+#[test]
+fn the_loader_refuses_a_descriptor_of_a_version_it_does_not_understand() {
+    let err = load(v1_0, e_newer_descriptor, None).unwrap_err();
+    assert!(matches!(err, LoadError::UnsupportedPayloadVersion { payload: "descriptor", found: 2, .. }), "{err}");
+    assert!(err.to_string().contains("descriptor has payload version 2; this host understands version 1"), "{err}");
+}
+
+#[test]
+fn the_loader_refuses_responses_and_errors_of_a_version_it_does_not_understand() {
+    let lib = load(v1_0, e_newer_results, None).unwrap();
+    let inst = lib.open(&TargetSettings::default()).unwrap();
+    let err = inst.provision(&ProvisionRequest::default()).unwrap_err();
+    assert!(matches!(err, CallError::UnsupportedPayloadVersion { payload: "provision response", found: 2 }), "{err}");
+    let err = inst.test().unwrap_err();
+    assert!(matches!(err, CallError::UnsupportedPayloadVersion { payload: "test response", found: 2 }), "{err}");
+    assert!(err.to_string().contains("payload version 2"), "{err}");
+
+    let mut settings = TargetSettings::default();
+    settings.settings.insert("fail".into(), true.into());
+    let failing = lib.open(&settings).unwrap();
+    let err = failing.provision(&ProvisionRequest::default()).unwrap_err();
+    assert!(matches!(err, CallError::UnsupportedPayloadVersion { payload: "error payload", found: 2 }), "{err}");
 }

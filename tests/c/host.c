@@ -13,6 +13,15 @@
 
 #include "connector_abi.h"
 
+/* The generated prototypes and the typedefs a host uses with dlsym must be the same types. Unevaluated:
+ * nothing here references the symbols, so the host still links without a connector. */
+#if defined(__GNUC__)
+_Static_assert(__builtin_types_compatible_p(__typeof__(&conn_abi_version), ConnAbiVersionFn),
+               "conn_abi_version's prototype matches ConnAbiVersionFn");
+_Static_assert(__builtin_types_compatible_p(__typeof__(&conn_plugin_entry), ConnPluginEntryFn),
+               "conn_plugin_entry's prototype matches ConnPluginEntryFn");
+#endif
+
 static int passed = 0, failed = 0;
 
 #define CHECK(cond, what)                                                   \
@@ -45,8 +54,7 @@ static int buf_has(const ConnBuf *b, const char *needle) {
     return found;
 }
 
-static int32_t call(int32_t (*op)(const ConnInstance *, const uint8_t *, size_t, ConnBuf *, ConnBuf *),
-                    const ConnInstance *inst, const char *json, ConnBuf *out, ConnBuf *err) {
+static int32_t call(ConnOperationFn op, const ConnInstance *inst, const char *json, ConnBuf *out, ConnBuf *err) {
     return op(inst, (const uint8_t *)json, strlen(json), out, err);
 }
 
@@ -126,6 +134,10 @@ static int run_fake(void) {
     vt->buf_free(&err);
     CHECK(call(vt->provision, inst, "{\"records\": [", &out, &err) == CONN_ERR_INVALID_ARG, "bad JSON");
     CHECK(buf_has(&err, "not valid JSON"), "bad JSON message");
+    vt->buf_free(&err);
+    CHECK(call(vt->provision, inst, "{\"v\":2,\"records\":[]}", &out, &err) == CONN_ERR_INVALID_ARG,
+          "unknown payload version");
+    CHECK(buf_has(&err, "payload version 2"), "unknown payload version message");
     vt->buf_free(&err);
     const uint8_t bad_utf8[] = {'{', 0xff, '}'};
     CHECK(vt->provision(inst, bad_utf8, sizeof bad_utf8, &out, &err) == CONN_ERR_INVALID_ARG, "bad UTF-8");

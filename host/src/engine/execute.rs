@@ -88,7 +88,7 @@ fn outcome_name(o: Outcome) -> &'static str {
 
 impl Executor<'_> {
     /// Sends `planned` (rows: the phase's stored rows) and returns the rows as settled.
-    pub fn send(
+    pub(super) fn send(
         &self,
         state: &mut State,
         table: Table,

@@ -2,27 +2,27 @@
 //! `provisioner` binary with the real connector library.
 #![allow(dead_code)]
 
-pub mod slapd;
+pub(crate) mod slapd;
 
 use serde_json::Value;
 use slack_sim::{SimConfig, SimServer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const TOKEN: &str = "xoxp-e2e-SECRET-4f8b2c91d7";
-pub const MASKED: &str = "EMP-MASKED-77123";
+pub(crate) const TOKEN: &str = "xoxp-e2e-SECRET-4f8b2c91d7";
+pub(crate) const MASKED: &str = "EMP-MASKED-77123";
 
 /// The Slack connector library (fails loudly when missing or stale).
-pub fn slack_connector() -> PathBuf {
+pub(crate) fn slack_connector() -> PathBuf {
     test_support::cdylib("connector_slack")
 }
 
 /// The fake connector library (fails loudly when missing or stale).
-pub fn fake_connector() -> PathBuf {
+pub(crate) fn fake_connector() -> PathBuf {
     test_support::cdylib("fake_connector")
 }
 
-pub struct Person {
+pub(crate) struct Person {
     pub uid: String,
     pub title: String,
     pub ou: String,
@@ -30,7 +30,7 @@ pub struct Person {
     pub employee_number: String,
 }
 
-pub fn person(uid: &str) -> Person {
+pub(crate) fn person(uid: &str) -> Person {
     Person {
         uid: uid.into(),
         title: "Engineer".into(),
@@ -40,7 +40,7 @@ pub fn person(uid: &str) -> Person {
     }
 }
 
-pub fn ldif(people: &[Person], groups: &[(&str, Vec<&str>)]) -> String {
+pub(crate) fn ldif(people: &[Person], groups: &[(&str, Vec<&str>)]) -> String {
     let mut s = String::from("version: 1\n\n");
     for p in people {
         s.push_str(&format!(
@@ -64,28 +64,28 @@ pub fn ldif(people: &[Person], groups: &[(&str, Vec<&str>)]) -> String {
     s
 }
 
-pub struct Host {
+pub(crate) struct Host {
     pub dir: tempfile::TempDir,
     pub sim: SimServer,
     pub http: reqwest::blocking::Client,
 }
 
 impl Host {
-    pub fn new(sim: SimConfig) -> Host {
+    pub(crate) fn new(sim: SimConfig) -> Host {
         let sim = SimServer::start(SimConfig { token: TOKEN.into(), ..sim }).unwrap();
         Host { dir: tempfile::tempdir().unwrap(), sim, http: reqwest::blocking::Client::new() }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn write_ldif(&self, text: &str) {
+    pub(crate) fn write_ldif(&self, text: &str) {
         std::fs::write(self.path("directory.ldif"), text).unwrap();
     }
 
     /// Writes the config; `extra_settings` are TOML lines appended to [connections.settings].
-    pub fn write_config(&self, extra_settings: &str, engine_extra: &str) {
+    pub(crate) fn write_config(&self, extra_settings: &str, engine_extra: &str) {
         let mut cfg = test_support::config::engine(
             "state.db",
             "audit.jsonl",
@@ -124,7 +124,7 @@ base_dn = "ou=Groups,dc=example,dc=com"
         std::fs::write(self.path("provisioner.toml"), cfg).unwrap();
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_provisioner"));
         c.arg("--config")
             .arg(self.path("provisioner.toml"))
@@ -134,7 +134,7 @@ base_dn = "ou=Groups,dc=example,dc=com"
         c
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         let out = self.cmd(args).output().unwrap();
         let mut log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("all-output.log")).unwrap();
         std::io::Write::write_all(&mut log, &out.stdout).unwrap();
@@ -142,7 +142,7 @@ base_dn = "ou=Groups,dc=example,dc=com"
         out
     }
 
-    pub fn sync(&self) -> Output {
+    pub(crate) fn sync(&self) -> Output {
         let out = self.run(&["sync", "--once"]);
         assert!(
             out.status.success(),
@@ -153,21 +153,21 @@ base_dn = "ou=Groups,dc=example,dc=com"
         out
     }
 
-    pub fn users(&self) -> Vec<Value> {
+    pub(crate) fn users(&self) -> Vec<Value> {
         let v: Value = self.http.get(format!("{}/_sim/users", self.sim.base_url())).send().unwrap().json().unwrap();
         v["users"].as_array().unwrap().clone()
     }
 
-    pub fn user(&self, name: &str) -> Option<Value> {
+    pub(crate) fn user(&self, name: &str) -> Option<Value> {
         self.users().into_iter().find(|u| u["userName"] == name)
     }
 
-    pub fn groups(&self) -> Vec<Value> {
+    pub(crate) fn groups(&self) -> Vec<Value> {
         let v: Value = self.http.get(format!("{}/_sim/groups", self.sim.base_url())).send().unwrap().json().unwrap();
         v["groups"].as_array().unwrap().clone()
     }
 
-    pub fn group_members(&self, name: &str) -> Vec<String> {
+    pub(crate) fn group_members(&self, name: &str) -> Vec<String> {
         let g = self.groups().into_iter().find(|g| g["displayName"] == name).unwrap();
         let ids: Vec<String> =
             g["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_owned()).collect();
@@ -180,11 +180,11 @@ base_dn = "ou=Groups,dc=example,dc=com"
         names
     }
 
-    pub fn stats(&self) -> Value {
+    pub(crate) fn stats(&self) -> Value {
         self.http.get(format!("{}/_sim/stats", self.sim.base_url())).send().unwrap().json().unwrap()
     }
 
-    pub fn audit(&self) -> Vec<Value> {
+    pub(crate) fn audit(&self) -> Vec<Value> {
         std::fs::read_to_string(self.path("audit.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -193,14 +193,14 @@ base_dn = "ou=Groups,dc=example,dc=com"
     }
 }
 
-pub fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-pub fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-pub fn file_bytes(p: &Path) -> Vec<u8> {
+pub(crate) fn file_bytes(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_default()
 }

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const SUFFIX: &str = "dc=example,dc=com";
-pub const ADMIN: &str = "cn=admin,dc=example,dc=com";
-pub const ADMIN_PW: &str = "admin-secret";
-pub const READER: &str = "cn=reader,dc=example,dc=com";
-pub const READER_PW: &str = "reader-SECRET-7731";
+pub(crate) const SUFFIX: &str = "dc=example,dc=com";
+pub(crate) const ADMIN: &str = "cn=admin,dc=example,dc=com";
+pub(crate) const ADMIN_PW: &str = "admin-secret";
+pub(crate) const READER: &str = "cn=reader,dc=example,dc=com";
+pub(crate) const READER_PW: &str = "reader-SECRET-7731";
 
-pub struct Slapd {
+pub(crate) struct Slapd {
     pub dir: PathBuf,
     pub port: u16,
     /// The ldaps:// port when started with TLS.
@@ -25,7 +25,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A throwaway CA and a server certificate for 127.0.0.1 (IP SAN, serverAuth), in `dir`.
-pub fn make_certs(dir: &Path) {
+pub(crate) fn make_certs(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     openssl(
         dir,
@@ -94,12 +94,12 @@ fn free_port() -> u16 {
 impl Slapd {
     /// Starts slapd with an empty directory, then adds the base entries and a reader account
     /// (the reader is subject to a 1,000-entry size limit: only paged searches read more).
-    pub fn start(dir: &Path) -> Slapd {
+    pub(crate) fn start(dir: &Path) -> Slapd {
         Slapd::start_with(dir, false)
     }
 
     /// Like `start`, also serving ldaps:// and StartTLS with a throwaway CA (`tls/ca.pem`).
-    pub fn start_tls(dir: &Path) -> Slapd {
+    pub(crate) fn start_tls(dir: &Path) -> Slapd {
         Slapd::start_with(dir, true)
     }
 
@@ -136,7 +136,7 @@ impl Slapd {
     }
 
     /// (Re)starts the server on a fresh port (or the same one after `stop`).
-    pub fn run(&mut self) {
+    pub(crate) fn run(&mut self) {
         if self.port == 0 {
             self.port = free_port();
         }
@@ -161,24 +161,24 @@ impl Slapd {
         }
     }
 
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
     }
 
     /// `ldaps://127.0.0.1:PORT` (TLS servers only).
-    pub fn ldaps_url(&self) -> String {
+    pub(crate) fn ldaps_url(&self) -> String {
         format!("ldaps://127.0.0.1:{}", self.tls_port.unwrap_or(0))
     }
 
     /// The throwaway CA certificate (TLS servers only).
-    pub fn ca(&self) -> PathBuf {
+    pub(crate) fn ca(&self) -> PathBuf {
         self.dir.join("tls/ca.pem")
     }
 
@@ -193,11 +193,11 @@ impl Slapd {
         assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    pub fn add(&self, ldif: &str) {
+    pub(crate) fn add(&self, ldif: &str) {
         self.tool("ldapadd", ldif);
     }
 
-    pub fn modify(&self, ldif: &str) {
+    pub(crate) fn modify(&self, ldif: &str) {
         self.tool("ldapmodify", ldif);
     }
 }
@@ -208,13 +208,13 @@ impl Drop for Slapd {
     }
 }
 
-pub fn person_ldif(uid: &str, ou: &str, extra: &str) -> String {
+pub(crate) fn person_ldif(uid: &str, ou: &str, extra: &str) -> String {
     format!(
         "dn: uid={uid},ou={ou},{SUFFIX}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Test\ngivenName: {uid}\nsn: Test\nmail: {uid}@example.com\ntitle: Engineer\n{extra}\n"
     )
 }
 
-pub fn group_ldif(cn: &str, members: &[String]) -> String {
+pub(crate) fn group_ldif(cn: &str, members: &[String]) -> String {
     let mut s = format!("dn: cn={cn},ou=Groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: {cn}\n");
     for m in members {
         s.push_str(&format!("member: {m}\n"));
@@ -223,6 +223,6 @@ pub fn group_ldif(cn: &str, members: &[String]) -> String {
     s
 }
 
-pub fn dn(uid: &str) -> String {
+pub(crate) fn dn(uid: &str) -> String {
     format!("uid={uid},ou=People,{SUFFIX}")
 }

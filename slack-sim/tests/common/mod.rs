@@ -5,15 +5,15 @@ use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 use slack_sim::{SimConfig, SimServer};
 
-pub const TOKEN: &str = "xoxp-test-token";
+pub(crate) const TOKEN: &str = "xoxp-test-token";
 
-pub struct Sim {
+pub(crate) struct Sim {
     pub server: SimServer,
     pub http: Client,
     pub base: String,
 }
 
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: Value,
     pub retry_after: Option<u64>,
@@ -22,19 +22,19 @@ pub struct Answer {
 
 impl Answer {
     /// The error description (either envelope).
-    pub fn error(&self) -> String {
+    pub(crate) fn error(&self) -> String {
         self.body["Errors"]["description"].as_str().or(self.body["detail"].as_str()).unwrap_or("").to_owned()
     }
 }
 
 impl Sim {
-    pub fn start(cfg: SimConfig) -> Sim {
+    pub(crate) fn start(cfg: SimConfig) -> Sim {
         let server = SimServer::start(SimConfig { token: TOKEN.into(), ..cfg }).unwrap();
         let base = server.base_url();
         Sim { server, http: Client::new(), base }
     }
 
-    pub fn default_off() -> Sim {
+    pub(crate) fn default_off() -> Sim {
         Sim::start(SimConfig { rate_limits: false, ..SimConfig::default() })
     }
 
@@ -46,11 +46,11 @@ impl Sim {
         Answer { status, body, retry_after, raw }
     }
 
-    pub fn req(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+    pub(crate) fn req(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
         self.req_token(method, path, body, Some(TOKEN))
     }
 
-    pub fn req_token(&self, method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> Answer {
+    pub(crate) fn req_token(&self, method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> Answer {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut rb = self.http.request(m, format!("{}{}", self.base, path));
         if let Some(t) = token {
@@ -62,7 +62,7 @@ impl Sim {
         Sim::answer(rb.send().unwrap())
     }
 
-    pub fn raw(&self, method: &str, path: &str, body: &str) -> Answer {
+    pub(crate) fn raw(&self, method: &str, path: &str, body: &str) -> Answer {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         Sim::answer(
             self.http
@@ -74,25 +74,25 @@ impl Sim {
         )
     }
 
-    pub fn seed(&self, seed: Value) -> Value {
+    pub(crate) fn seed(&self, seed: Value) -> Value {
         let r = self.http.post(format!("{}/_sim/seed", self.base)).body(seed.to_string()).send().unwrap();
         assert!(r.status().is_success(), "seed failed");
         r.json().unwrap()
     }
 
-    pub fn stats(&self) -> Value {
+    pub(crate) fn stats(&self) -> Value {
         self.http.get(format!("{}/_sim/stats", self.base)).send().unwrap().json().unwrap()
     }
 
     /// Creates a user on `v` ("v1"/"v2") and returns its id.
-    pub fn create(&self, v: &str, user_name: &str, email: &str) -> String {
+    pub(crate) fn create(&self, v: &str, user_name: &str, email: &str) -> String {
         let a = self.req("POST", &format!("/scim/{v}/Users"), Some(user_body(v, user_name, email)));
         assert_eq!(a.status, 201, "{}", a.raw);
         a.body["id"].as_str().unwrap().to_owned()
     }
 }
 
-pub fn core(v: &str) -> &'static str {
+pub(crate) fn core(v: &str) -> &'static str {
     if v == "v1" {
         "urn:scim:schemas:core:1.0"
     } else {
@@ -100,10 +100,10 @@ pub fn core(v: &str) -> &'static str {
     }
 }
 
-pub fn user_body(v: &str, user_name: &str, email: &str) -> Value {
+pub(crate) fn user_body(v: &str, user_name: &str, email: &str) -> Value {
     json!({"schemas": [core(v)], "userName": user_name, "emails": [{"value": email, "primary": true}]})
 }
 
-pub fn patch_op(ops: Value) -> Value {
+pub(crate) fn patch_op(ops: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
