@@ -10,13 +10,8 @@ use serde_json::json;
 use std::time::Instant;
 
 fn main() {
-    let exe = std::env::current_exe().expect("bench path");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>");
-    let so = dir.join("libfake_connector.so");
-    if !so.exists() {
-        eprintln!("{} is missing: run `cargo build --release -p fake-connector` first", so.display());
-        std::process::exit(2);
-    }
+    // Panics, naming the build command, when the library is missing or stale.
+    let so = test_support::cdylib("fake_connector");
     let lib = ConnectorLibrary::load(&so).expect("load fake connector");
     let inst = lib.open(&TargetSettings::default()).expect("open");
     println!("abi round trip (host serialise -> ABI -> connector parse/apply/serialise -> ABI -> host parse)");

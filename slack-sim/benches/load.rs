@@ -20,9 +20,7 @@ use tokio::net::TcpStream;
 const TOKEN: &str = "bench-token";
 
 fn sim_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>");
-    let bin = dir.join("slack-sim");
+    let bin = test_support::artifact_dir().join("slack-sim");
     if !bin.exists() {
         eprintln!("{} is missing: run `cargo build --release -p slack-sim` first", bin.display());
         std::process::exit(2);

@@ -1,25 +1,8 @@
 //! Helpers shared by the ABI integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
-/// The directory holding this build's artifacts (`target/debug` or `target/release`).
-pub(crate) fn artifact_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf()
-}
-
-/// Path of a workspace cdylib built in this profile (run `cargo build --workspace` first).
-pub(crate) fn cdylib(name: &str) -> PathBuf {
-    let p = artifact_dir().join(format!("lib{name}.so"));
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace` before the tests", p.display());
-    p
-}
-
-/// The workspace root.
-pub(crate) fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub(crate) use test_support::{artifact_dir, cdylib, workspace_root};
 
 /// Compares `actual` with the committed file at `path`; with `UPDATE_EXPECT=1` rewrites it instead.
 pub(crate) fn ensure_file_contents(path: &std::path::Path, actual: &str) {
