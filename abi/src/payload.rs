@@ -235,7 +235,16 @@ pub struct ConfigField {
     /// Display order within the group.
     #[serde(default)]
     pub order: u32,
+    /// What the host must know this setting to be, beyond its value. Today one role:
+    /// `unique_user_identifier`: the value names the record attribute (e.g. `primaryEmail`) by which the
+    /// connector matches existing target accounts, so the host keeps that attribute unique across a
+    /// connection and keeps the choice fixed once accounts were matched by it. Absent for most fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
+
+/// The [`ConfigField::role`] of the setting that chooses the unique user identifier.
+pub const ROLE_UNIQUE_USER_IDENTIFIER: &str = "unique_user_identifier";
 
 /// An object class and its attributes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -17,6 +17,7 @@ fn field(name: &str, label: &str, t: FieldType, group: &str, order: u32, help: &
         help: help.into(),
         group: group.into(),
         order,
+        role: None,
     }
 }
 
@@ -50,14 +51,17 @@ pub fn descriptor() -> Descriptor {
             &[],
         ),
         with(
-            field(
+            ConfigField {
+                role: Some(ROLE_UNIQUE_USER_IDENTIFIER.into()),
+                ..field(
                 "uniqueUserIdentifier",
                 "Unique User Identifier",
                 FieldType::Select,
                 "Connection",
                 4,
-                "How existing Slack users are matched: by userName or by primary email (recommended).",
-            ),
+                "How existing Slack users are matched: by userName or by primary email (recommended). Fixed once users were matched by it: changing it needs `provisioner reset`.",
+                )
+            },
             json!("primaryEmail"),
             &["userName", "primaryEmail"],
         ),

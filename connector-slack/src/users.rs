@@ -166,6 +166,12 @@ impl Connection {
     /// POST, safe against lost answers: after a failure that may have been applied, look the user up
     /// before trying again, so a retry never creates a duplicate.
     async fn create(&self, r: &Record) -> RecordResult {
+        self.create_linking(r, true).await
+    }
+
+    /// `create`; with `link_existing` false (a disabled user the host never provisioned), an account that
+    /// already holds the identifier is never linked or changed: the create fails with who holds it.
+    async fn create_linking(&self, r: &Record, link_existing: bool) -> RecordResult {
         if !self.settings.user_create {
             return skipped(r, None, "User Create is off: the user is not in Slack and was not created");
         }
@@ -184,9 +190,9 @@ impl Connection {
                     return result(r, Outcome::Created, &id);
                 }
                 Err(f) if matches!(f.code(), Some("email_taken" | "username_taken")) => {
-                    return self.conflict(r, &f).await
+                    return self.conflict(r, &f, link_existing).await
                 }
-                Err(f) if f.maybe_applied() && attempts < self.settings.max_retries => {
+                Err(f) if link_existing && f.maybe_applied() && attempts < self.settings.max_retries => {
                     attempts += 1;
                     let Some(key) = self.key(r) else { return fail(r, &f) };
                     match matching::lookup(&self.client, self.settings.unique_identifier, &key).await {
@@ -211,8 +217,8 @@ impl Connection {
 
     /// A create hit `email_taken`/`username_taken`: link when the holder is this record's user (same
     /// unique identifier), otherwise explain who holds it.
-    async fn conflict(&self, r: &Record, f: &Failure) -> RecordResult {
-        if let Some(key) = self.key(r) {
+    async fn conflict(&self, r: &Record, f: &Failure, link_existing: bool) -> RecordResult {
+        if let Some(key) = self.key(r).filter(|_| link_existing) {
             if let Ok(Some(found)) = matching::lookup(&self.client, self.settings.unique_identifier, &key).await {
                 self.note(r, &found.id, found.active).await;
                 return self.update_existing(r, found).await;
@@ -275,18 +281,20 @@ impl Connection {
         if !self.settings.user_disable {
             return skipped(r, r.target_id.clone(), "User Disable is off: the Slack user was left active");
         }
+        // Only an account this connection provisioned (the host knows its id) is ever deprovisioned: a
+        // record without a target id is never matched to an existing account by its identifier, so a
+        // disabled or departed directory entry that shares a live person's email cannot touch them.
         let found = match &r.target_id {
-            Some(id) => self.get_user(id).await,
-            None => self.find(r).await,
-        };
-        let found = match found {
-            Ok(f) => f,
-            Err(f) => return fail(r, &f),
+            Some(id) => match self.get_user(id).await {
+                Ok(f) => f,
+                Err(f) => return fail(r, &f),
+            },
+            None => None,
         };
         let Some(found) = found else {
-            if source_disabled && self.settings.provision_disabled_users {
+            if r.target_id.is_none() && source_disabled && self.settings.provision_disabled_users {
                 // Slack cannot create a disabled user: create, then deactivate.
-                let created = self.create(r).await;
+                let created = self.create_linking(r, false).await;
                 let Some(id) = created.target_id.clone().filter(|_| created.outcome == Outcome::Created) else {
                     return created;
                 };
@@ -297,6 +305,13 @@ impl Connection {
                     }
                     Err(f) => fail(r, &f),
                 };
+            }
+            if r.target_id.is_none() {
+                return skipped(
+                    r,
+                    None,
+                    "not provisioned by this connection: no Slack account was looked up or changed",
+                );
             }
             return skipped(r, None, "not in Slack: nothing to deprovision");
         };

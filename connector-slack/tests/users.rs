@@ -389,18 +389,22 @@ fn every_option_combination() {
                         let tag =
                             format!("{}{}{}{}", create as u8, update as u8, disable as u8, &action[..2].to_lowercase());
                         let name = |who: &str| format!("{who}{tag}");
-                        env.seed(json!({"users": [
+                        let ids = env.seed(json!({"users": [
                             {"user_name": name("ex"), "email": format!("{}@example.com", name("ex")), "title": "Old"},
                             {"user_name": name("di"), "email": format!("{}@example.com", name("di"))},
                             {"user_name": name("de"), "email": format!("{}@example.com", name("de"))},
                         ]}));
+                        // Deprovisioning acts only on accounts the host provisioned (it sends their ids).
+                        let id_of = |who: &str| ids["users"][name(who)].as_str().map(str::to_owned);
                         let inst = env.open(json!({"userCreate": create, "userUpdate": update, "userDisable": disable, "removeUserAction": action}));
                         let mut changed = basic(&name("ex"));
                         changed.attributes.insert("title".into(), json!("New"));
                         let mut dis = basic(&name("di"));
                         dis.event = Event::Disable;
+                        dis.target_id = id_of("di");
                         let mut del = basic(&name("de"));
                         del.event = Event::Delete;
+                        del.target_id = id_of("de");
                         let r = run(&inst, vec![basic(&name("nw")), changed, dis, del]);
                         let ctx = format!("{v} create={create} update={update} disable={disable} action={action}");
                         assert_eq!(r[0].outcome, if create { Outcome::Created } else { Outcome::Skipped }, "{ctx}");
@@ -429,5 +433,38 @@ fn every_option_combination() {
                 }
             }
         }
+    }
+}
+
+/// A Disable or Delete for a record the host never provisioned (no target id) never adopts the Slack
+/// account that shares its identifier: a disabled duplicate in the directory cannot deactivate a live
+/// person.
+#[test]
+fn deprovisioning_never_adopts_an_account_it_did_not_provision() {
+    for v in VERSIONS {
+        let env = Env::off(v);
+        let ids = env.seed(json!({"users": [{"user_name": "live", "email": "live@example.com"}]}));
+        let live = ids["users"]["live"].as_str().unwrap().to_owned();
+        for settings in [json!({}), json!({"removeUserAction": "Delete"}), json!({"uniqueUserIdentifier": "userName"})]
+        {
+            let inst = env.open(settings.clone());
+            for event in [Event::Disable, Event::Delete] {
+                let mut rec = user("dup", json!({"userName": "live", "primaryEmail": "live@example.com"}));
+                rec.event = event;
+                let r = run1(&inst, rec);
+                assert_eq!(r.outcome, Outcome::Skipped, "{v} {settings} {event:?}: {r:?}");
+                assert_eq!(r.target_id, None, "{v} {settings} {event:?}");
+                assert!(r.warnings.iter().any(|w| w.contains("not provisioned by this connection")), "{r:?}");
+                assert_eq!(env.user("live").unwrap()["active"], true, "{v} {settings} {event:?}");
+            }
+        }
+        // Provision Disabled Users creates a disabled account; the live one's email makes that fail.
+        let pdu = env.open(json!({"provisionDisabledUsers": true}));
+        let mut rec = user("dup", json!({"userName": "dup.other", "primaryEmail": "live@example.com"}));
+        rec.event = Event::Disable;
+        let r = run1(&pdu, rec);
+        assert_eq!(r.outcome, Outcome::Failed, "{v}: {r:?}");
+        assert_eq!(env.user("live").unwrap()["active"], true, "{v}");
+        assert_eq!(env.user("live").unwrap()["id"], live.as_str(), "{v}");
     }
 }

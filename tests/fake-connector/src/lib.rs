@@ -142,6 +142,7 @@ impl Connector for FakeConnector {
             help: help.into(),
             group: "Behaviour".into(),
             order: 0,
+            role: None,
         };
         let attr = |name: &str| AttributeInfo {
             name: name.into(),
