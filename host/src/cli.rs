@@ -47,6 +47,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Deprovisioning actions the guard held (and approved ones waiting for the next cycle).
+    Held {
+        /// Only this channel.
+        channel: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Do not read the accounts' names from the target.
+        #[arg(long)]
+        no_names: bool,
+    },
+    /// Let the next cycle send exactly the deprovisioning actions held for a channel.
+    Approve {
+        /// The channel.
+        channel: String,
+    },
+    /// Drop a channel's held deprovisioning actions: those accounts stay until the source changes again.
+    Reject {
+        /// The channel.
+        channel: String,
+    },
     /// Forget a channel's provisioning state (its next cycle re-matches everything).
     Reset {
         /// The channel.

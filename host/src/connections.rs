@@ -125,3 +125,26 @@ pub fn open(loaded: &Loaded, index: usize) -> Result<OpenConnection, ConnectionE
         .map_err(|e| ConnectionError::Open { connection: conn.name.clone(), message: e.to_error_info().message })?;
     Ok(OpenConnection { library, instance: Arc::new(instance) })
 }
+
+/// The record attribute a connection's connector matches existing accounts by: the value of the
+/// setting whose descriptor role is `unique_user_identifier` (or that field's default). `None` when
+/// the connector declares no such setting.
+pub fn unique_identifier(conn: &Connection, lib: &ConnectorLibrary) -> Option<String> {
+    let field = lib
+        .descriptor()
+        .configuration
+        .iter()
+        .find(|f| f.role.as_deref() == Some(connector_abi::payload::ROLE_UNIQUE_USER_IDENTIFIER))?;
+    match conn.settings.get(&field.name) {
+        Some(toml::Value::String(v)) => Some(v.clone()),
+        _ => field.default.as_ref().and_then(Value::as_str).map(str::to_owned),
+    }
+}
+
+/// A fingerprint of a connection's non-secret settings (and its connector path): when it changes,
+/// records the connector skipped (an option was off) are decided again.
+pub fn settings_fingerprint(conn: &Connection) -> String {
+    let json = toml_to_json(&toml::Value::Table(conn.settings.clone()));
+    let text = format!("{}\n{}", conn.connector.display(), json);
+    crate::engine::diff::short_hash(text.as_bytes())
+}

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         Command::Plan { json } => commands::plan::run(&ctx, json),
         Command::TestConnection { json } => commands::test_connection::run(&ctx, json),
         Command::Channels { json } => commands::channels::run(&ctx, json),
+        Command::Held { channel, json, no_names } => commands::held::run(&ctx, channel, json, no_names),
+        Command::Approve { channel } => commands::held::decide(&ctx, &channel, true),
+        Command::Reject { channel } => commands::held::decide(&ctx, &channel, false),
         Command::Reset { channel, reset_all } => commands::reset::run(&ctx, channel, reset_all),
         Command::Connectors { command: ConnectorsCommand::Inspect { path, json } } => {
             commands::inspect::run(&path, json)

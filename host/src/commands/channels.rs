@@ -64,8 +64,8 @@ pub fn render(channels: &[ChannelView]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<20} {:<14} {:<8} {:>14} {:>14} {:<28} source",
-        "channel", "connection", "status", "users/dirty", "groups/dirty", "last cycle"
+        "{:<20} {:<14} {:<8} {:>14} {:>14} {:>5} {:<28} source",
+        "channel", "connection", "status", "users/dirty", "groups/dirty", "held", "last cycle"
     );
     for c in channels {
         let last = match &c.summary.last_cycle {
@@ -81,12 +81,13 @@ pub fn render(channels: &[ChannelView]) -> String {
         let s_ = &c.summary;
         let _ = writeln!(
             s,
-            "{:<20} {:<14} {:<8} {:>14} {:>14} {:<28} {}",
+            "{:<20} {:<14} {:<8} {:>14} {:>14} {:>5} {:<28} {}",
             c.channel,
             c.connection,
             if c.active { "active" } else { "inactive" },
             format!("{}/{}", s_.users, s_.dirty_users),
             format!("{}/{}", s_.groups, s_.dirty_groups),
+            s_.held,
             last,
             c.source
         );

@@ -3,6 +3,7 @@
 //! [`exit_code`](CommandError::exit_code) is the documented one.
 
 pub mod channels;
+pub mod held;
 pub mod inspect;
 pub mod plan;
 mod progress;

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 pub fn run(ctx: &Context, json: bool) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
     let (mut state, audit) = open_state(&compiled.loaded)?;
-    let rts = runtimes(&compiled)?;
+    let rts = runtimes(&compiled, &mut state, true)?;
     let stop = AtomicBool::new(false);
     let reports = cycle_all(&rts, &mut state, &audit, &compiled, true, &stop, &NoProgress);
     if json {
@@ -33,6 +33,13 @@ pub fn render_plan(reports: &[CycleReport]) -> String {
             continue;
         }
         s.push_str(&format!("{}: {} change(s)\n", r.channel, r.planned.len()));
+        if let Some(g) = &r.guard {
+            s.push_str(&format!("  {g}\n"));
+            for a in &r.held {
+                let member = if a.member_id.is_empty() { String::new() } else { format!(" ∋ {}", a.member_id) };
+                s.push_str(&format!("  HELD {:<13} {} {}{member}\n", a.action, a.object_class, a.source_id));
+            }
+        }
         for p in &r.planned {
             let target = p.target_id.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
             s.push_str(&format!("  {:<13} {} {}{}\n", p.event_type, p.object_class, p.source_id, target));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 pub fn run(ctx: &Context) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
     let (mut state, audit) = open_state(&compiled.loaded)?;
-    let rts = runtimes(&compiled)?;
+    let rts = runtimes(&compiled, &mut state, false)?;
     let stop = stop_flag()?;
     let interval = Duration::from_secs(compiled.loaded.config.engine.cycle_interval_seconds);
     tracing::info!(channels = rts.len(), interval_s = interval.as_secs(), "provisioner running");

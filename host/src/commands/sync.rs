@@ -6,7 +6,7 @@ use crate::audit::Audit;
 use crate::compile::Compiled;
 use crate::connections;
 use crate::engine::{run_cycle, ChannelRuntime, CycleOptions, CycleReport, Progress};
-use crate::state::State;
+use crate::state::{ConnectionMeta, State};
 use anyhow::Context as _;
 use std::sync::atomic::AtomicBool;
 
@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
     }
     let compiled = ctx.load()?;
     let (mut state, audit) = open_state(&compiled.loaded)?;
-    let rts = runtimes(&compiled)?;
+    let rts = runtimes(&compiled, &mut state, false)?;
     let stop = stop_flag()?;
     let bars = progress::Bars::default();
     let reports = cycle_all(&rts, &mut state, &audit, &compiled, false, &stop, progress::for_stderr(&bars));
@@ -25,6 +25,16 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
         println!("{}", serde_json::to_string_pretty(&reports).context("encoding the summary")?);
     } else {
         print!("{}", summary(&reports));
+    }
+    for r in &reports {
+        if let Some(g) = &r.guard {
+            eprintln!("{g}");
+        }
+    }
+    if reports.iter().any(|r| r.guard.is_some()) {
+        return Err(CommandError::Failed(anyhow::anyhow!(
+            "deprovisioning actions were held by the guard (see above); nothing else failed unless the summary says so"
+        )));
     }
     if reports.iter().any(|r| r.error.is_some() || r.figures.failed > 0) {
         return Err(CommandError::Failed(anyhow::anyhow!(
@@ -34,9 +44,15 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The active channels of every active connection, each with its connection's instance.
-pub fn runtimes(compiled: &Compiled) -> anyhow::Result<Vec<ChannelRuntime>> {
+/// The active channels of every active connection, each with its connection's instance, after the
+/// connection-level checks against the state: the unique user identifier must be the one existing
+/// accounts were matched by, and a change of the connection's settings lets skipped records be
+/// decided again. With `dry_run` nothing is written.
+pub fn runtimes(compiled: &Compiled, state: &mut State, dry_run: bool) -> Result<Vec<ChannelRuntime>, CommandError> {
     let loaded = &compiled.loaded;
+    let pairs: Vec<(String, String)> =
+        compiled.channels.iter().map(|c| (c.cfg.name.clone(), c.connection.clone())).collect();
+    state.bind_channels(&pairs, !dry_run).context("recording the channels' connections")?;
     let mut out = Vec::new();
     for (i, conn) in loaded.config.connections.iter().enumerate() {
         let mut channels = compiled.channels.iter().filter(|c| c.connection == conn.name && c.cfg.active).peekable();
@@ -44,7 +60,41 @@ pub fn runtimes(compiled: &Compiled) -> anyhow::Result<Vec<ChannelRuntime>> {
             continue;
         }
         let open = connections::open(loaded, i).with_context(|| format!("opening connection `{}`", conn.name))?;
-        out.extend(channels.map(|ch| ChannelRuntime { ch: ch.clone(), instance: open.instance.clone() }));
+        let ident_attribute = connections::unique_identifier(conn, &open.library);
+        let settings_hash = connections::settings_fingerprint(conn);
+        let meta = state.connection_meta(&conn.name).context("reading the state")?;
+        if let (Some(was), Some(now)) = (&meta.unique_identifier, &ident_attribute) {
+            let provisioned = state.provisioned_users(&conn.name).context("reading the state")?;
+            if was != now && provisioned > 0 {
+                let names: Vec<&str> = compiled
+                    .channels
+                    .iter()
+                    .filter(|c| c.connection == conn.name)
+                    .map(|c| c.cfg.name.as_str())
+                    .collect();
+                return Err(CommandError::Usage(anyhow::anyhow!(
+                    "connection `{}`: the unique user identifier is now {now}, but {provisioned} user(s) were matched to their accounts by {was}. The identifier is fixed per connection: changing it under existing accounts could link records to other people's accounts or create duplicates. Put it back to {was}, or run `provisioner reset` for the connection's channels ({}) so the next cycle re-matches existing accounts by {now} without duplicates.",
+                    conn.name,
+                    names.join(", ")
+                )));
+            }
+        }
+        let honour_skipped = meta.settings_hash.is_none() || meta.settings_hash.as_deref() == Some(&settings_hash);
+        if !dry_run {
+            if !honour_skipped {
+                let n = state.clear_skipped(&conn.name).context("updating the state")?;
+                tracing::info!(connection = %conn.name, records = n, "the connection's settings changed: records skipped before are decided again");
+            }
+            let meta =
+                ConnectionMeta { settings_hash: Some(settings_hash), unique_identifier: ident_attribute.clone() };
+            state.set_connection_meta(&conn.name, &meta).context("updating the state")?;
+        }
+        out.extend(channels.map(|ch| ChannelRuntime {
+            ch: ch.clone(),
+            instance: open.instance.clone(),
+            ident_attribute: ident_attribute.clone(),
+            honour_skipped: honour_skipped || !dry_run,
+        }));
     }
     Ok(out)
 }
@@ -70,6 +120,9 @@ pub fn cycle_all(
     for rt in rts {
         match run_cycle(rt, state, audit, &opts) {
             Ok(r) => {
+                if let Some(g) = r.guard.as_ref().filter(|_| !dry_run) {
+                    tracing::warn!(channel = %r.channel, held = r.held.len(), "{g}");
+                }
                 if !dry_run {
                     let f = &r.figures;
                     tracing::info!(
@@ -106,8 +159,8 @@ pub fn summary(reports: &[CycleReport]) -> String {
             None => {
                 let f = &r.figures;
                 s.push_str(&format!(
-                    "{}: created {}, updated {}, reactivated {}, disabled {}, deleted {}, unchanged {}, skipped {}, failed {}, deferred {} ({} entries read{}, {} ms)\n",
-                    r.channel, f.created, f.updated, f.reactivated, f.disabled, f.deleted, f.unchanged, f.skipped, f.failed, r.deferred, r.entries_read,
+                    "{}: created {}, updated {}, reactivated {}, disabled {}, deleted {}, unchanged {}, skipped {}, failed {}, deferred {}, held {} ({} entries read{}, {} ms)\n",
+                    r.channel, f.created, f.updated, f.reactivated, f.disabled, f.deleted, f.unchanged, f.skipped, f.failed, r.deferred, r.held.len(), r.entries_read,
                     if r.ids_checked > 0 { format!(", {} ids checked", r.ids_checked) } else { String::new() },
                     r.duration_ms
                 ));

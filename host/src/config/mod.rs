@@ -301,6 +301,54 @@ pub struct Channel {
     /// Per-operation timeout, seconds.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// When a cycle's deprovisioning actions are held for approval.
+    #[serde(default)]
+    pub deprovision_guard: DeprovisionGuard,
+    /// Trust a read that returns no users at all (otherwise such a read holds every deprovisioning
+    /// action it would cause, whatever the guard's thresholds).
+    #[serde(default)]
+    pub allow_empty_source: bool,
+}
+
+/// `[connections.channels.deprovision_guard]`: a cycle's deprovisioning actions (user disables and
+/// deletes, group deletes, member removals) are held, not sent, when there are more than `max_count`,
+/// or more than `min_count` that are also more than `max_percent` of the channel's provisioned users.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprovisionGuard {
+    /// The thresholds apply (an empty read is held even when this is off).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Share of the channel's provisioned users, in percent.
+    #[serde(default = "default_guard_percent")]
+    pub max_percent: f64,
+    /// The share counts only above this many actions (small channels are not held for one leaver).
+    #[serde(default = "default_guard_min")]
+    pub min_count: u64,
+    /// More actions than this are held whatever the share.
+    #[serde(default = "default_guard_max")]
+    pub max_count: u64,
+}
+
+fn default_guard_percent() -> f64 {
+    10.0
+}
+fn default_guard_min() -> u64 {
+    5
+}
+fn default_guard_max() -> u64 {
+    100
+}
+
+impl Default for DeprovisionGuard {
+    fn default() -> Self {
+        DeprovisionGuard {
+            enabled: true,
+            max_percent: default_guard_percent(),
+            min_count: default_guard_min(),
+            max_count: default_guard_max(),
+        }
+    }
 }
 
 fn default_id_attr() -> String {
@@ -417,6 +465,14 @@ fn check(l: &Loaded) -> Result<(), ConfigError> {
             }
             if ch.batch_size == 0 || ch.batch_size > 10_000 {
                 return Err(l.error(format!("{ckey}.batch_size"), "batch_size", "must be 1 to 10000"));
+            }
+            let g = &ch.deprovision_guard;
+            if !(g.max_percent.is_finite() && (0.0..=100.0).contains(&g.max_percent)) {
+                return Err(l.error(
+                    format!("{ckey}.deprovision_guard.max_percent"),
+                    "max_percent",
+                    "must be a percentage from 0 to 100",
+                ));
             }
             if ch.threads == 0 || ch.threads > 64 {
                 return Err(l.error(format!("{ckey}.threads"), "threads", "must be 1 to 64"));

@@ -3,7 +3,7 @@
 //! leaves this module complete: what to send, what to settle without a call, and what the groups
 //! phase needs (group entries, DN → id, memberOf values).
 
-use super::diff::{decide_gone, decide_user, Decision, Desired, Planned};
+use super::diff::{decide_gone, decide_user, short_hash, Decision, Desired, Planned};
 use super::{ChannelRuntime, CycleError};
 use crate::config::AccountStatus;
 use crate::entry::{norm_dn, under, Entry};
@@ -28,6 +28,10 @@ pub(crate) struct Snapshot {
     pub member_of: Vec<(String, Vec<String>)>,
     /// How the read went (token, figures, present groups of incremental reads).
     pub outcome: ReadOutcome,
+    /// Users in the location (read in full, or known present by an incremental read's presence pass).
+    pub users_read: u64,
+    /// Unique user identifier hash → `(source id, active)` of every user read in full.
+    pub idents: HashMap<String, Vec<(String, bool)>>,
 }
 
 /// Whether an entry's account is active under the channel's account status rule.
@@ -83,6 +87,9 @@ struct Collector<'a> {
     member_of: Vec<(String, Vec<String>)>,
     planned: Vec<Planned>,
     clear_dirty: Vec<String>,
+    /// Unchanged rows whose identifier hash is missing or stale (recorded without a call).
+    ident_updates: Vec<Row>,
+    idents: HashMap<String, Vec<(String, bool)>>,
     deferred: u64,
     skipped_no_id: u64,
 }
@@ -122,9 +129,22 @@ impl Sink for Collector<'_> {
             self.member_of.push((id.clone(), e.values(attr).to_vec()));
         }
         let active = account_active(ch.cfg.account_status.as_ref(), &e);
-        let d = Desired::new(id.clone(), ch.mapping.apply(&e), active);
-        match decide_user(self.rows.get(&id), d, &ch.mapping, self.now) {
-            Decision::Nothing => {}
+        let mut d = Desired::new(id.clone(), ch.mapping.apply(&e), active);
+        d.ident_hash = self.rt.ident_attribute.as_deref().and_then(|a| {
+            let v = d.attrs.get(a)?.as_str()?.trim().to_lowercase();
+            (!v.is_empty()).then(|| short_hash(v.as_bytes()))
+        });
+        if let Some(h) = &d.ident_hash {
+            self.idents.entry(h.clone()).or_default().push((id.clone(), active));
+        }
+        let row = self.rows.get(&id);
+        let ident = d.ident_hash.clone();
+        match decide_user(row, d, &ch.mapping, self.now, self.rt.honour_skipped) {
+            Decision::Nothing => {
+                if let Some(r) = row.filter(|r| r.target_id.is_some() && r.ident_hash != ident) {
+                    self.ident_updates.push(Row { ident_hash: ident, ..r.clone() });
+                }
+            }
             Decision::ClearDirty => self.clear_dirty.push(id.clone()),
             Decision::Deferred => self.deferred += 1,
             Decision::Send(p) => self.planned.push(*p),
@@ -155,6 +175,8 @@ pub(crate) fn collect(
         member_of: Vec::new(),
         planned: Vec::new(),
         clear_dirty: Vec::new(),
+        ident_updates: Vec::new(),
+        idents: HashMap::new(),
         deferred: 0,
         skipped_no_id: 0,
     };
@@ -177,6 +199,7 @@ pub(crate) fn collect(
             .collect()
     });
     let present = |id: &str| c.seen.contains(id) || present_ids.as_ref().is_some_and(|p| p.contains(id));
+    let users_read = present_ids.as_ref().map_or(0, HashSet::len).max(c.seen.len()) as u64;
     let mut planned = std::mem::take(&mut c.planned);
     let mut quiet: Vec<Row> = c
         .clear_dirty
@@ -184,11 +207,12 @@ pub(crate) fn collect(
         .filter_map(|id| rows.get(id))
         .map(|r| Row { dirty: false, attempts: 0, last_error: None, ..r.clone() })
         .collect();
+    quiet.append(&mut c.ident_updates);
     for row in rows.values().filter(|r| !present(&r.source_id)) {
         if row.target_id.is_none() && row.status != Status::Removed {
             // Never created in the target: nothing to deprovision.
             quiet.push(Row { status: Status::Removed, dirty: false, ..row.clone() });
-        } else if let Some(p) = decide_gone(row, ObjectClass::User, now) {
+        } else if let Some(p) = decide_gone(row, ObjectClass::User, now, rt.honour_skipped) {
             planned.push(p);
         }
     }
@@ -200,5 +224,7 @@ pub(crate) fn collect(
         dn_to_id: c.dn_to_id,
         member_of: c.member_of,
         outcome,
+        users_read,
+        idents: c.idents,
     })
 }

@@ -45,6 +45,8 @@ pub struct Desired {
     pub attr_hashes: BTreeMap<String, String>,
     pub hash: String,
     pub active: bool,
+    /// Hash of the unique user identifier's value (lowercased), when the connection has one.
+    pub ident_hash: Option<String>,
 }
 
 /// A short hex SHA-256.
@@ -65,7 +67,7 @@ impl Desired {
             all.push_str(h);
             all.push(';');
         }
-        Desired { source_id, attrs, hash: short_hash(all.as_bytes()), attr_hashes, active }
+        Desired { source_id, attrs, hash: short_hash(all.as_bytes()), attr_hashes, active, ident_hash: None }
     }
 }
 
@@ -80,6 +82,8 @@ pub struct Planned {
     pub attr_hashes: AttrHashes,
     /// Group members (user source ids) to record after success.
     pub members: Vec<String>,
+    /// The unique user identifier's hash to record after success.
+    pub ident_hash: Option<String>,
 }
 
 /// What to do with a user the source has.
@@ -120,14 +124,21 @@ fn send(
         hash: d.hash,
         attr_hashes,
         members: vec![],
+        ident_hash: d.ident_hash,
     }))
 }
 
 /// Decides for a user present in the source location (the desired state is moved into the record).
-pub fn decide_user(row: Option<&Row>, d: Desired, mapping: &Mapping, now: i64) -> Decision {
+///
+/// With `honour_skipped`, a desired state the connector skipped before (an option was off) is not sent
+/// again until it changes or the connection's settings change.
+pub fn decide_user(row: Option<&Row>, d: Desired, mapping: &Mapping, now: i64, honour_skipped: bool) -> Decision {
     if let Some(r) = row {
         if r.dirty && r.next_attempt_at > now {
             return Decision::Deferred;
+        }
+        if honour_skipped && !r.dirty && r.skipped_hash.as_deref() == Some(d.hash.as_str()) {
+            return Decision::Nothing;
         }
     }
     let settled = |r: &Row| if r.dirty { Decision::ClearDirty } else { Decision::Nothing };
@@ -169,8 +180,11 @@ pub fn decide_user(row: Option<&Row>, d: Desired, mapping: &Mapping, now: i64) -
 }
 
 /// A user that left the source (or its location).
-pub fn decide_gone(row: &Row, object_class: ObjectClass, now: i64) -> Option<Planned> {
+pub fn decide_gone(row: &Row, object_class: ObjectClass, now: i64, honour_skipped: bool) -> Option<Planned> {
     if row.status == Status::Removed || (row.dirty && row.next_attempt_at > now) {
+        return None;
+    }
+    if honour_skipped && !row.dirty && row.skipped_hash.as_deref() == Some(row.hash.as_str()) {
         return None;
     }
     let intent = if object_class == ObjectClass::User { Intent::Delete } else { Intent::GroupDelete };
@@ -190,6 +204,7 @@ pub fn decide_gone(row: &Row, object_class: ObjectClass, now: i64) -> Option<Pla
         hash: row.hash.clone(),
         attr_hashes: row.attr_hashes.clone(),
         members: vec![],
+        ident_hash: row.ident_hash.clone(),
     })
 }
 
@@ -209,6 +224,7 @@ pub fn decide_group(
     previous: Option<&Vec<String>>,
     target_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
+    honour_skipped: bool,
 ) -> Decision {
     let mut attrs = Attributes::new();
     attrs.insert("displayName".into(), serde_json::Value::String(g.name.clone()));
@@ -222,6 +238,9 @@ pub fn decide_group(
         }
         if r.target_id.is_some() && r.status == Status::Active && r.hash == hash {
             return if r.dirty { Decision::ClearDirty } else { Decision::Nothing };
+        }
+        if honour_skipped && !r.dirty && r.skipped_hash.as_deref() == Some(hash.as_str()) {
+            return Decision::Nothing;
         }
     }
     let refs = |ids: &[String]| -> Vec<MemberRef> {
@@ -252,5 +271,6 @@ pub fn decide_group(
         hash,
         attr_hashes: AttrHashes::from_map(&hashes),
         members: g.members.clone(),
+        ident_hash: None,
     }))
 }

@@ -10,7 +10,7 @@ use super::diff::{Intent, Planned};
 use super::{ChannelRuntime, CycleError, CycleOptions};
 use crate::audit::{Audit, AuditEvent};
 use crate::clock::{now_rfc3339, unix_now};
-use crate::state::{AttrHashes, CycleFigures, Row, State, Status, Table};
+use crate::state::{AttrHashes, CycleFigures, Owner, Row, State, Status, Table};
 use connector_abi::payload::{ErrorInfo, ErrorKind, Outcome, ProvisionRequest, Record, RecordResult};
 use connector_abi::CallError;
 use std::collections::{HashMap, VecDeque};
@@ -23,6 +23,21 @@ struct Settlement {
     hash: String,
     attr_hashes: AttrHashes,
     members: Vec<String>,
+    ident_hash: Option<String>,
+}
+
+impl Settlement {
+    fn split(p: Planned) -> (Record, Settlement) {
+        let s = Settlement {
+            intent: p.intent,
+            status: p.status,
+            hash: p.hash,
+            attr_hashes: p.attr_hashes,
+            members: p.members,
+            ident_hash: p.ident_hash,
+        };
+        (p.record, s)
+    }
 }
 
 /// Sends and settles the records of one cycle phase.
@@ -114,16 +129,10 @@ impl Executor<'_> {
                 requests.push(ProvisionRequest { v: 1, records: Vec::with_capacity(batch_size) });
                 settlements.push(Vec::with_capacity(batch_size));
             }
-            let s = Settlement {
-                intent: p.intent,
-                status: p.status,
-                hash: p.hash,
-                attr_hashes: p.attr_hashes,
-                members: p.members,
-            };
+            let (record, s) = Settlement::split(p);
             // Both vectors were just pushed to when empty or full, so `last_mut` is always `Some`.
             if let (Some(r), Some(m)) = (requests.last_mut(), settlements.last_mut()) {
-                r.records.push(p.record);
+                r.records.push(record);
                 m.push(s);
             }
         }
@@ -132,6 +141,9 @@ impl Executor<'_> {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<RecordResult>, CallError>)>();
         let workers = self.rt.ch.cfg.threads.min(requests.len()).max(1);
         let mut settled = Vec::with_capacity(total);
+        // Who holds each target account in the connection: a result naming an account another record
+        // holds is refused (the state's unique index is the backstop).
+        let mut owners = if table == Table::Users { state.target_owners(channel)? } else { HashMap::new() };
         std::thread::scope(|s| -> Result<(), CycleError> {
             for _ in 0..workers {
                 let (tx, next, requests, instance, stop) =
@@ -163,6 +175,7 @@ impl Executor<'_> {
                     Ok(r) => r,
                     Err(info) => records.iter().map(|r| RecordResult::failed(r, info.clone())).collect(),
                 };
+                let results = self.refuse_taken_accounts(&mut owners, table, records, results);
                 settled.extend(self.settle(state, table, records, &settlements[i], results, rows, figures)?);
                 self.opts.progress.advance(records.len() as u64);
             }
@@ -170,6 +183,73 @@ impl Executor<'_> {
         })?;
         self.opts.progress.finish();
         Ok(settled)
+    }
+
+    /// Records refused records as failed without calling the connector (they stay dirty).
+    pub(crate) fn refuse(
+        &self,
+        state: &mut State,
+        table: Table,
+        refused: Vec<(Planned, ErrorInfo)>,
+        rows: &HashMap<String, Row>,
+        figures: &mut CycleFigures,
+    ) -> Result<Vec<Row>, CycleError> {
+        if refused.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut records = Vec::with_capacity(refused.len());
+        let mut settlements = Vec::with_capacity(refused.len());
+        let mut results = Vec::with_capacity(refused.len());
+        for (p, info) in refused {
+            let (record, s) = Settlement::split(p);
+            results.push(RecordResult::failed(&record, info));
+            records.push(record);
+            settlements.push(s);
+        }
+        self.settle(state, table, &records, &settlements, results, rows, figures)
+    }
+
+    /// A user result whose target account is held by another record of the connection becomes a
+    /// `duplicate_identifier` failure; accepted accounts are added to `owners`.
+    fn refuse_taken_accounts(
+        &self,
+        owners: &mut HashMap<String, Owner>,
+        table: Table,
+        records: &[Record],
+        results: Vec<RecordResult>,
+    ) -> Vec<RecordResult> {
+        if table != Table::Users {
+            return results;
+        }
+        let channel = self.rt.name();
+        records
+            .iter()
+            .zip(results)
+            .map(|(rec, r)| {
+                let ok = !matches!(r.outcome, Outcome::Failed | Outcome::Unknown);
+                let Some(t) = r.target_id.clone().filter(|_| ok) else { return r };
+                match owners.get(&t) {
+                    Some(o) if o.channel != channel || o.source_id != rec.source_id => {
+                        let place = if o.channel == channel { String::new() } else { format!(" in channel `{}`", o.channel) };
+                        RecordResult::failed(
+                            rec,
+                            ErrorInfo::new(
+                                ErrorKind::AlreadyExists,
+                                format!(
+                                    "the connector matched this record to the account of source id {}{place}: two records would share one account, so the result was not recorded",
+                                    o.source_id
+                                ),
+                            )
+                            .with_code("duplicate_identifier"),
+                        )
+                    }
+                    _ => {
+                        owners.insert(t, Owner { channel: channel.to_owned(), source_id: rec.source_id.clone(), provisioned: true });
+                        r
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Records one batch's results: rows, memberships (groups) and audit events.
@@ -194,7 +274,29 @@ impl Executor<'_> {
         for (((rec, s), r), cause) in records.iter().zip(settlements).zip(&results).zip(&causes) {
             let old = rows.get(&rec.source_id);
             let ok = !matches!(r.outcome, Outcome::Failed | Outcome::Unknown);
-            let row = if ok {
+            // A deprovisioning the connector skipped because there is no account is done; any other skip
+            // (an option is off) is not.
+            let nothing_to_deprovision =
+                matches!(s.intent, Intent::Disable | Intent::Delete | Intent::GroupDelete) && r.target_id.is_none();
+            let row = if r.outcome == Outcome::Skipped && !nothing_to_deprovision {
+                // The connector did not apply it (an option is off, or there was nothing to do): keep
+                // what was provisioned, and remember the skipped desire so it is not resent until it
+                // changes or the connection's settings do.
+                figures.skipped += 1;
+                Row {
+                    source_id: rec.source_id.clone(),
+                    target_id: r.target_id.clone().or_else(|| old.and_then(|o| o.target_id.clone())),
+                    hash: old.map(|o| o.hash.clone()).unwrap_or_default(),
+                    attr_hashes: old.map(|o| o.attr_hashes.clone()).unwrap_or_default(),
+                    status: old.map_or(s.status, |o| o.status),
+                    dirty: false,
+                    attempts: 0,
+                    next_attempt_at: 0,
+                    last_error: None,
+                    ident_hash: old.and_then(|o| o.ident_hash.clone()),
+                    skipped_hash: Some(s.hash.clone()),
+                }
+            } else if ok {
                 match r.outcome {
                     Outcome::Created => figures.created += 1,
                     Outcome::Updated => figures.updated += 1,
@@ -214,6 +316,8 @@ impl Executor<'_> {
                     attempts: 0,
                     next_attempt_at: 0,
                     last_error: None,
+                    ident_hash: s.ident_hash.clone(),
+                    skipped_hash: None,
                 }
             } else {
                 figures.failed += 1;
@@ -230,6 +334,8 @@ impl Executor<'_> {
                     attempts,
                     next_attempt_at: now.saturating_add(backoff(attempts, base, max, retry_after)),
                     last_error: cause.clone(),
+                    ident_hash: old.and_then(|o| o.ident_hash.clone()),
+                    skipped_hash: old.and_then(|o| o.skipped_hash.clone()),
                 }
             };
             out.push(row);
@@ -252,7 +358,7 @@ impl Executor<'_> {
         state.settle(table, channel, &out, now)?;
         if table == Table::Groups {
             for ((rec, s), r) in records.iter().zip(settlements).zip(&results) {
-                if !matches!(r.outcome, Outcome::Failed | Outcome::Unknown) {
+                if !matches!(r.outcome, Outcome::Failed | Outcome::Unknown | Outcome::Skipped) {
                     let members: &[String] = if s.status == Status::Removed { &[] } else { &s.members };
                     state.set_memberships(channel, &rec.source_id, members)?;
                 }

@@ -84,7 +84,8 @@ pub(crate) fn decide_groups(
     let desired = desired_groups(rt, g, snap, users);
     let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0 };
     for d in &desired {
-        match decide_group(rows.get(&d.source_id), d, memberships.get(&d.source_id), &target_of, now) {
+        let previous = memberships.get(&d.source_id);
+        match decide_group(rows.get(&d.source_id), d, previous, &target_of, now, rt.honour_skipped) {
             Decision::Send(p) => plan.planned.push(*p),
             Decision::ClearDirty => {
                 if let Some(r) = rows.get(&d.source_id) {
@@ -102,7 +103,7 @@ pub(crate) fn decide_groups(
         None => seen.contains(id),
     };
     for row in rows.values().filter(|r| !present(&r.source_id)) {
-        if let Some(p) = decide_gone(row, ObjectClass::Group, now) {
+        if let Some(p) = decide_gone(row, ObjectClass::Group, now, rt.honour_skipped) {
             plan.planned.push(p);
         }
     }

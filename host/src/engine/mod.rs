@@ -4,22 +4,31 @@
 //! 2. [`execute`]: send the user records in batches (intent recorded first) and settle the results;
 //! 3. [`groups`]: decide the groups with the users' target ids as settled, then execute them;
 //! 4. audit and figures. `plan` runs the same decisions without sending or writing ([`plan`]).
+//!
+//! Between deciding and sending, two checks stand: [`identity`] refuses records that would share an
+//! account with another record of the connection, and [`guard`] holds deprovisioning actions above the
+//! channel's thresholds (or after an empty read) until an administrator approves them.
 
 mod collect;
 pub mod diff;
 mod execute;
 mod groups;
+mod guard;
+mod identity;
 mod plan;
 
 pub use plan::PlannedView;
 
 use crate::audit::Audit;
+use crate::audit::AuditEvent;
+use crate::clock::now_rfc3339;
 use crate::clock::unix_now;
 use crate::compile::CompiledChannel;
 use crate::source::SourceError;
-use crate::state::{CycleFigures, State, StateError, Table};
+use crate::state::{CycleFigures, HeldAction, State, StateError, Status, Table};
 use connector_abi::Instance;
 use execute::Executor;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +72,10 @@ pub struct ChannelRuntime {
     pub ch: CompiledChannel,
     /// The connection's instance (shared by its channels).
     pub instance: Arc<Instance>,
+    /// The record attribute the connector matches accounts by (its unique user identifier), if any.
+    pub ident_attribute: Option<String>,
+    /// Honour what the connector skipped before (false when the connection's settings changed since).
+    pub honour_skipped: bool,
 }
 
 impl ChannelRuntime {
@@ -105,6 +118,10 @@ pub struct CycleReport {
     pub duration_ms: u128,
     /// For `plan`: what would be sent.
     pub planned: Vec<PlannedView>,
+    /// Deprovisioning actions the guard held this cycle.
+    pub held: Vec<HeldAction>,
+    /// The guard's message when it held actions (names the count, the threshold, the commands).
+    pub guard: Option<String>,
     /// Why the cycle failed, if it did.
     pub error: Option<String>,
 }
@@ -156,36 +173,104 @@ fn cycle_body(
         ..Default::default()
     };
     let exec = Executor { rt, audit, cycle_id, opts };
-    let planned = std::mem::take(&mut snap.planned);
+    let mut planned = std::mem::take(&mut snap.planned);
+
+    // Identity: records that would share an account are refused before anything is sent.
+    let mut refused = Vec::new();
+    if let Some(attr) = rt.ident_attribute.as_deref().filter(|_| !planned.is_empty()) {
+        let elsewhere = state.ident_owners_elsewhere(channel)?;
+        (planned, refused) = identity::refuse_duplicates(attr, &snap.idents, &users, &elsewhere, planned);
+    }
+
+    // The guard counts this cycle's deprovisioning actions, groups included (decided on the predicted
+    // users), before any of them is sent.
+    let provisioned = users.values().filter(|r| r.target_id.is_some() && r.status == Status::Active).count() as u64;
+    let mut actions = guard::user_actions(&planned);
+    let groups_rows = match &rt.ch.cfg.groups {
+        Some(_) => Some((state.rows(Table::Groups, channel)?, state.memberships(channel)?)),
+        None => None,
+    };
+    if let (Some(g), Some((rows, memberships))) = (&rt.ch.cfg.groups, &groups_rows) {
+        let mut predicted = users.clone();
+        plan::predicted(&mut predicted, &planned);
+        let gp = groups::decide_groups(rt, g, &snap, &predicted, rows, memberships, now);
+        let gone: HashSet<&str> = actions.iter().map(|a| a.source_id.as_str()).collect();
+        actions.extend(guard::group_actions(&gp.planned, &gone));
+    }
+    let stored = state.holds(channel, None)?;
+    let guard_cfg = &rt.ch.cfg.deprovision_guard;
+    let verdict = guard::decide(
+        channel,
+        guard_cfg,
+        rt.ch.cfg.allow_empty_source,
+        provisioned,
+        snap.users_read,
+        &actions,
+        &stored,
+    );
+    guard::apply_to_users(&verdict, &mut planned, &actions);
+
     if opts.dry_run {
         report.planned = planned.iter().map(|p| plan::view(rt, p)).collect();
         plan::predicted(&mut users, &planned);
     } else {
         let quiet = std::mem::take(&mut snap.quiet);
         state.settle(Table::Users, channel, &quiet, now)?;
-        let sent = exec.send(state, Table::Users, planned, &users, &mut report.figures)?;
+        let mut settled = exec.refuse(state, Table::Users, refused, &users, &mut report.figures)?;
+        settled.extend(exec.send(state, Table::Users, planned, &users, &mut report.figures)?);
         // The groups phase sees the users as this cycle settled them, without re-reading the state.
-        for row in quiet.into_iter().chain(sent) {
+        for row in quiet.into_iter().chain(settled) {
             users.insert(row.source_id.clone(), row);
         }
     }
-    if let Some(g) = &rt.ch.cfg.groups {
+    let mut held: Vec<HeldAction> = actions.into_iter().filter(|a| a.object_class == "user").collect();
+    if let (Some(g), Some((rows, memberships))) = (&rt.ch.cfg.groups, &groups_rows) {
         if opts.stop.load(Ordering::SeqCst) {
             return Ok(report);
         }
-        let rows = state.rows(Table::Groups, channel)?;
-        let memberships = state.memberships(channel)?;
-        let gp = groups::decide_groups(rt, g, &snap, &users, &rows, &memberships, now);
+        let mut gp = groups::decide_groups(rt, g, &snap, &users, rows, memberships, now);
         report.deferred += gp.deferred;
+        let deprovisioned: HashSet<&str> = held.iter().map(|a| a.source_id.as_str()).collect();
+        let group_actions = guard::group_actions(&gp.planned, &deprovisioned);
+        guard::apply_to_groups(&verdict, &mut gp.planned, &group_actions);
+        held.extend(group_actions);
         if opts.dry_run {
             report.planned.extend(gp.planned.iter().map(|p| plan::view(rt, p)));
         } else {
             state.settle(Table::Groups, channel, &gp.quiet, now)?;
-            exec.send(state, Table::Groups, gp.planned, &rows, &mut report.figures)?;
+            exec.send(state, Table::Groups, gp.planned, rows, &mut report.figures)?;
         }
     }
-    if !opts.dry_run && snap.outcome.token.is_some() {
-        state.set_token(channel, snap.outcome.token.as_deref())?;
+    // What the guard held (and the rejections still proposed) is kept; everything else is forgotten.
+    let newly: Vec<HeldAction> = verdict.newly_held(&held).into_iter().cloned().collect();
+    if !opts.dry_run {
+        state.set_holds(channel, &verdict.stored(&held), now)?;
+        let time = now_rfc3339();
+        let events: Vec<AuditEvent<'_>> = newly
+            .iter()
+            .map(|a| AuditEvent {
+                time: time.clone(),
+                cycle_id,
+                channel,
+                event_type: "HELD",
+                object_class: if a.object_class == "user" { "user" } else { "group" },
+                source_id: &a.source_id,
+                target_id: a.target_id.as_deref(),
+                is_success: false,
+                outcome: "held",
+                non_success_cause: Some(&a.reason),
+            })
+            .collect();
+        audit.write(&events)?;
+        // A held cycle keeps its change-detection token, so an incremental source proposes the same
+        // actions again (for approval) instead of forgetting entries it already read.
+        if !verdict.hold && !opts.stop.load(Ordering::SeqCst) && snap.outcome.token.is_some() {
+            state.set_token(channel, snap.outcome.token.as_deref())?;
+        }
+    }
+    if verdict.hold {
+        report.held = held.into_iter().filter(|a| verdict.blocks(a)).collect();
+        report.guard = verdict.message;
     }
     Ok(report)
 }

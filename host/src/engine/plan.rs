@@ -72,6 +72,8 @@ pub(crate) fn predicted(rows: &mut HashMap<String, Row>, planned: &[Planned]) {
             attempts: 0,
             next_attempt_at: 0,
             last_error: None,
+            ident_hash: None,
+            skipped_hash: None,
         });
         row.status = status;
         if row.target_id.is_none() && status == Status::Active {

@@ -6,6 +6,11 @@
 //! connector is called, and settled after; a crash leaves it dirty and the next cycle resends it,
 //! which the connector resolves idempotently (matching by the unique identifier).
 
+mod holds;
+mod schema;
+
+pub use holds::{HeldAction, HoldDecision};
+
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -101,6 +106,11 @@ pub struct Row {
     pub next_attempt_at: i64,
     /// Last error message.
     pub last_error: Option<String>,
+    /// Hash of the unique user identifier's value as last provisioned (never the value).
+    pub ident_hash: Option<String>,
+    /// The desired state's hash when the connector skipped it (an option was off): not sent again
+    /// while it is unchanged and the connection's settings are unchanged.
+    pub skipped_hash: Option<String>,
 }
 
 /// A channel's counts and last cycle, as `provisioner channels` shows them.
@@ -116,6 +126,8 @@ pub struct ChannelSummary {
     pub groups: u64,
     /// Groups failed or in flight.
     pub dirty_groups: u64,
+    /// Deprovisioning actions held by the guard (or approved, waiting for the next cycle).
+    pub held: u64,
     /// The last cycle, if any ran.
     pub last_cycle: Option<LastCycle>,
 }
@@ -151,6 +163,28 @@ pub struct CycleFigures {
 pub struct State {
     conn: Connection,
     path: String,
+    /// Channel → connection, from [`State::bind_channels`].
+    connections: HashMap<String, String>,
+}
+
+/// What the state remembers of a connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConnectionMeta {
+    /// Fingerprint of the connection's (non-secret) settings when its skipped records were recorded.
+    pub settings_hash: Option<String>,
+    /// The unique user identifier existing accounts were matched by.
+    pub unique_identifier: Option<String>,
+}
+
+/// Who holds an identifier or a target id in a connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owner {
+    /// The channel.
+    pub channel: String,
+    /// The record's source id.
+    pub source_id: String,
+    /// Whether the record is provisioned (has a target id).
+    pub provisioned: bool,
 }
 
 /// Object table.
@@ -179,32 +213,151 @@ impl State {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateError::Dir { path: p.clone(), source })?;
         }
-        let conn = Connection::open(path).map_err(err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS users (
-                channel TEXT NOT NULL, source_id TEXT NOT NULL, target_id TEXT, hash TEXT NOT NULL DEFAULT '',
-                attr_hashes TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL, dirty INTEGER NOT NULL DEFAULT 0,
-                attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-                updated_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (channel, source_id));
-             CREATE TABLE IF NOT EXISTS groups (
-                channel TEXT NOT NULL, source_id TEXT NOT NULL, target_id TEXT, hash TEXT NOT NULL DEFAULT '',
-                attr_hashes TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL, dirty INTEGER NOT NULL DEFAULT 0,
-                attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-                updated_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (channel, source_id));
-             CREATE TABLE IF NOT EXISTS memberships (
-                channel TEXT NOT NULL, group_source_id TEXT NOT NULL, user_source_id TEXT NOT NULL,
-                PRIMARY KEY (channel, group_source_id, user_source_id));
-             CREATE TABLE IF NOT EXISTS cycles (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, started_at INTEGER NOT NULL,
-                finished_at INTEGER, figures TEXT, error TEXT);
-             CREATE TABLE IF NOT EXISTS channel_meta (
-                channel TEXT PRIMARY KEY, token TEXT, last_cycle_at INTEGER);",
-        )
-        .map_err(err)?;
-        Ok(State { conn, path: p })
+        let mut conn = Connection::open(path).map_err(err)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
+            .map_err(err)?;
+        schema::migrate(&mut conn).map_err(err)?;
+        Ok(State { conn, path: p, connections: HashMap::new() })
+    }
+
+    /// Records which connection each channel belongs to (rows of older versions learn theirs), then
+    /// makes sure one target account maps to at most one record per connection: rows that share a
+    /// target id (possible before this version) keep it on the first provisioned row only; the others
+    /// are unlinked and marked dirty with a `duplicate_identifier` error, and the unique indexes are
+    /// created.
+    /// With `write` false (a plan), only remembers the pairs.
+    pub fn bind_channels(&mut self, pairs: &[(String, String)], write: bool) -> Result<(), StateError> {
+        if !write {
+            self.connections = pairs.iter().cloned().collect();
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let e = |source| StateError::Db { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(e)?;
+        for table in ["users", "groups"] {
+            for (channel, connection) in pairs {
+                tx.execute(
+                    &format!("UPDATE {table} SET connection = ?2 WHERE channel = ?1 AND connection != ?2"),
+                    params![channel, connection],
+                )
+                .map_err(e)?;
+            }
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET target_id = NULL, dirty = 1, attempts = 0, next_attempt_at = 0,
+                       last_error = 'duplicate_identifier: shared its target account with another record of the connection; unlinked'
+                     WHERE rowid IN (
+                       SELECT t.rowid FROM {table} t JOIN {table} o
+                         ON o.connection = t.connection AND o.target_id = t.target_id AND o.rowid < t.rowid
+                        AND o.status != 'removed'
+                       WHERE t.target_id IS NOT NULL AND t.status != 'removed' AND t.connection != '')"
+                ),
+                [],
+            )
+            .map_err(e)?;
+            tx.execute_batch(&format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {table}_one_record_per_target ON {table} (connection, target_id)
+                   WHERE target_id IS NOT NULL AND status != 'removed' AND connection != ''"
+            ))
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        self.connections = pairs.iter().cloned().collect();
+        Ok(())
+    }
+
+    fn connection_of(&self, channel: &str) -> &str {
+        self.connections.get(channel).map_or("", String::as_str)
+    }
+
+    /// Per target id, the user record of `channel`'s connection that holds it (removed rows aside).
+    pub fn target_owners(&self, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT target_id, channel, source_id FROM users
+                 WHERE connection = ?1 AND target_id IS NOT NULL AND status != 'removed'",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![self.connection_of(channel)], |r| {
+                Ok((r.get::<_, String>(0)?, Owner { channel: r.get(1)?, source_id: r.get(2)?, provisioned: true }))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Per identifier hash, the user records of `channel`'s connection that hold it in *other* channels
+    /// (removed rows aside).
+    pub fn ident_owners_elsewhere(&self, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT ident_hash, channel, source_id, target_id IS NOT NULL FROM users
+                 WHERE connection = ?1 AND channel != ?2 AND ident_hash IS NOT NULL AND status != 'removed'",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![self.connection_of(channel), channel], |r| {
+                Ok((r.get::<_, String>(0)?, Owner { channel: r.get(1)?, source_id: r.get(2)?, provisioned: r.get(3)? }))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Forgets what the connector skipped in `connection`'s channels (its settings changed: an option
+    /// that was off may be on), so those records are decided again.
+    pub fn clear_skipped(&self, connection: &str) -> Result<usize, StateError> {
+        let mut n = 0;
+        for table in ["users", "groups"] {
+            n += self
+                .conn
+                .execute(
+                    &format!(
+                        "UPDATE {table} SET skipped_hash = NULL WHERE connection = ?1 AND skipped_hash IS NOT NULL"
+                    ),
+                    params![connection],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(n)
+    }
+
+    /// Users of `connection` that have a target account.
+    pub fn provisioned_users(&self, connection: &str) -> Result<u64, StateError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM users WHERE connection = ?1 AND target_id IS NOT NULL",
+                params![connection],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// What the state remembers of a connection.
+    pub fn connection_meta(&self, connection: &str) -> Result<ConnectionMeta, StateError> {
+        self.conn
+            .query_row(
+                "SELECT settings_hash, unique_identifier FROM connection_meta WHERE connection = ?1",
+                params![connection],
+                |r| Ok(ConnectionMeta { settings_hash: r.get(0)?, unique_identifier: r.get(1)? }),
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Remembers a connection's settings fingerprint and unique user identifier.
+    pub fn set_connection_meta(&self, connection: &str, meta: &ConnectionMeta) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO connection_meta (connection, settings_hash, unique_identifier) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(connection) DO UPDATE SET settings_hash = ?2, unique_identifier = ?3",
+                params![connection, meta.settings_hash, meta.unique_identifier],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     fn err(&self, source: rusqlite::Error) -> StateError {
@@ -214,7 +367,7 @@ impl State {
     /// Every row of a channel's table.
     pub fn rows(&self, table: Table, channel: &str) -> Result<HashMap<String, Row>, StateError> {
         let sql = format!(
-            "SELECT source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error FROM {} WHERE channel = ?1",
+            "SELECT source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, ident_hash, skipped_hash FROM {} WHERE channel = ?1",
             table.name()
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
@@ -240,6 +393,8 @@ impl State {
                     attempts: r.get::<_, i64>(6)? as u32,
                     next_attempt_at: r.get(7)?,
                     last_error: r.get(8)?,
+                    ident_hash: r.get(9)?,
+                    skipped_hash: r.get(10)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -256,14 +411,19 @@ impl State {
         let tx = self.conn.transaction().map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
         {
             let sql = format!(
-                "INSERT INTO {} (channel, source_id, status, dirty) VALUES (?1, ?2, ?3, 1)
+                "INSERT INTO {} (channel, source_id, status, dirty, connection) VALUES (?1, ?2, ?3, 1, ?4)
                  ON CONFLICT(channel, source_id) DO UPDATE SET dirty = 1",
                 table.name()
             );
             let mut st = tx.prepare_cached(&sql).map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
             for (id, status) in ids {
-                st.execute(params![channel, id, status.as_str()])
-                    .map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
+                st.execute(params![
+                    channel,
+                    id,
+                    status.as_str(),
+                    self.connections.get(channel).map_or("", String::as_str)
+                ])
+                .map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
             }
         }
         tx.commit().map_err(|e| StateError::Db { path: self.path.clone(), source: e })
@@ -273,13 +433,15 @@ impl State {
     pub fn settle(&mut self, table: Table, channel: &str, rows: &[Row], now: i64) -> Result<(), StateError> {
         let path = self.path.clone();
         let e = |source| StateError::Db { path: path.clone(), source };
+        let connection = self.connections.get(channel).cloned().unwrap_or_default();
         let tx = self.conn.transaction().map_err(e)?;
         {
             let sql = format!(
-                "INSERT INTO {} (channel, source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                "INSERT INTO {} (channel, source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, updated_at, connection, ident_hash, skipped_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT(channel, source_id) DO UPDATE SET target_id = ?3, hash = ?4, attr_hashes = ?5, status = ?6,
-                   dirty = ?7, attempts = ?8, next_attempt_at = ?9, last_error = ?10, updated_at = ?11",
+                   dirty = ?7, attempts = ?8, next_attempt_at = ?9, last_error = ?10, updated_at = ?11, connection = ?12,
+                   ident_hash = ?13, skipped_hash = ?14",
                 table.name()
             );
             let mut st = tx.prepare_cached(&sql).map_err(e)?;
@@ -295,7 +457,10 @@ impl State {
                     r.attempts as i64,
                     r.next_attempt_at,
                     r.last_error,
-                    now
+                    now,
+                    connection,
+                    r.ident_hash,
+                    r.skipped_hash
                 ])
                 .map_err(e)?;
             }
@@ -413,17 +578,27 @@ impl State {
             disabled_users: count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND status = 'disabled'")?,
             groups: count("SELECT COUNT(*) FROM groups WHERE channel = ?1 AND status != 'removed'")?,
             dirty_groups: count("SELECT COUNT(*) FROM groups WHERE channel = ?1 AND dirty = 1")?,
+            held: count("SELECT COUNT(*) FROM holds WHERE channel = ?1 AND decision != 'rejected'")?,
             last_cycle: last,
         })
     }
 
     /// Forgets a channel's state.
     pub fn reset(&self, channel: &str) -> Result<(), StateError> {
-        for t in ["users", "groups", "memberships", "cycles", "channel_meta"] {
+        for t in ["users", "groups", "memberships", "cycles", "channel_meta", "holds"] {
             self.conn
                 .execute(&format!("DELETE FROM {t} WHERE channel = ?1"), params![channel])
                 .map_err(|e| self.err(e))?;
         }
+        // A connection none of whose records remain forgets its unique identifier: the next cycle
+        // matches existing accounts afresh by whatever the configuration says.
+        self.conn
+            .execute(
+                "DELETE FROM connection_meta WHERE connection NOT IN (SELECT connection FROM users)
+                   AND connection NOT IN (SELECT connection FROM groups)",
+                [],
+            )
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 }

@@ -1,0 +1,199 @@
+//! The deprovisioning guard: between deciding and sending, a cycle's deprovisioning actions (user
+//! disables and deletes, group deletes, member removals) are counted; above the channel's thresholds,
+//! or whenever the source returned no users at all while users are provisioned, they are **held**:
+//! not sent, recorded in the state, listed by `provisioner held`, until an administrator approves or
+//! rejects them or the source undoes them. Creates, updates and reactivations still go out.
+
+use super::diff::{Intent, Planned};
+use crate::config::DeprovisionGuard;
+use crate::state::{HeldAction, HoldDecision};
+use connector_abi::payload::MemberRef;
+use std::collections::HashSet;
+
+type Key = (String, String, String);
+
+fn key(a: &HeldAction) -> Key {
+    (a.action.clone(), a.source_id.clone(), a.member_id.clone())
+}
+
+/// The deprovisioning actions among user records.
+pub(crate) fn user_actions(planned: &[Planned]) -> Vec<HeldAction> {
+    planned
+        .iter()
+        .filter(|p| p.record.target_id.is_some())
+        .filter_map(|p| {
+            let (action, reason) = match p.intent {
+                Intent::Disable => ("DISABLE", "disabled in the source (account status)"),
+                Intent::Delete => ("DELETE", "not in the source's location any more (left, deleted, or not read)"),
+                _ => return None,
+            };
+            Some(HeldAction {
+                action: action.into(),
+                source_id: p.record.source_id.clone(),
+                member_id: String::new(),
+                object_class: "user".into(),
+                target_id: p.record.target_id.clone(),
+                reason: reason.into(),
+            })
+        })
+        .collect()
+}
+
+/// Members a group record would remove (previous members no longer desired).
+fn removed_members(p: &Planned) -> Vec<&MemberRef> {
+    let Some(previous) = &p.record.previous_members else { return Vec::new() };
+    let now: HashSet<&str> = p.record.members.iter().map(|m| m.source_id.as_str()).collect();
+    previous.iter().filter(|m| !now.contains(m.source_id.as_str())).collect()
+}
+
+/// The deprovisioning actions among group records; removals of users who are themselves deprovisioned
+/// in this cycle are counted with those users, not again here.
+pub(crate) fn group_actions(planned: &[Planned], deprovisioned_users: &HashSet<&str>) -> Vec<HeldAction> {
+    let mut out = Vec::new();
+    for p in planned {
+        match p.intent {
+            Intent::GroupDelete if p.record.target_id.is_some() => out.push(HeldAction {
+                action: "GROUP_DELETE".into(),
+                source_id: p.record.source_id.clone(),
+                member_id: String::new(),
+                object_class: "group".into(),
+                target_id: p.record.target_id.clone(),
+                reason: "group not in the source any more".into(),
+            }),
+            Intent::GroupUpdate => {
+                for m in removed_members(p).into_iter().filter(|m| !deprovisioned_users.contains(m.source_id.as_str()))
+                {
+                    out.push(HeldAction {
+                        action: "MEMBER_REMOVE".into(),
+                        source_id: p.record.source_id.clone(),
+                        member_id: m.source_id.clone(),
+                        object_class: "group".into(),
+                        target_id: p.record.target_id.clone(),
+                        reason: "no longer a member in the source".into(),
+                    })
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The guard's verdict for one cycle of a channel.
+#[derive(Debug, Default)]
+pub(crate) struct Verdict {
+    /// Hold every deprovisioning action of this cycle (none is rejected).
+    pub hold: bool,
+    /// Why, for the administrator (names the count, the threshold and the commands).
+    pub message: Option<String>,
+    rejected: HashSet<Key>,
+    previously_held: HashSet<Key>,
+}
+
+/// Decides whether this cycle's deprovisioning actions go out.
+pub(crate) fn decide(
+    channel: &str,
+    guard: &DeprovisionGuard,
+    allow_empty_source: bool,
+    provisioned: u64,
+    users_read: u64,
+    actions: &[HeldAction],
+    stored: &[(HeldAction, HoldDecision)],
+) -> Verdict {
+    let with =
+        |d: HoldDecision| -> HashSet<Key> { stored.iter().filter(|(_, x)| *x == d).map(|(a, _)| key(a)).collect() };
+    let rejected = with(HoldDecision::Rejected);
+    let approved = with(HoldDecision::Approved);
+    let mut previously_held = with(HoldDecision::Held);
+    previously_held.extend(approved.iter().cloned());
+    let counted: Vec<&HeldAction> = actions.iter().filter(|a| !rejected.contains(&key(a))).collect();
+    let n = counted.len() as u64;
+    let why = if n == 0 {
+        None
+    } else if users_read == 0 && provisioned > 0 && !allow_empty_source {
+        Some(format!(
+            "the source returned no users while {provisioned} are provisioned (an empty or failed export, a filter matching nothing, or a bind that sees nobody); an empty read is never trusted (set allow_empty_source = true on the channel if it can be legitimate)"
+        ))
+    } else if guard.enabled
+        && (n > guard.max_count || (n > guard.min_count && (n as f64) * 100.0 > guard.max_percent * provisioned as f64))
+    {
+        Some(format!(
+            "{n} is above the threshold (more than {}% of {provisioned} provisioned users and more than {}, or more than {})",
+            guard.max_percent, guard.min_count, guard.max_count
+        ))
+    } else {
+        None
+    };
+    let hold = why.is_some() && !counted.iter().all(|a| approved.contains(&key(a)));
+    let message = why.filter(|_| hold).map(|why| {
+        format!(
+            "{channel}: {n} deprovisioning action(s) held, not sent: {why}. Review them with `provisioner held {channel}`, then run `provisioner approve {channel}` to send them or `provisioner reject {channel}` to keep those accounts as they are"
+        )
+    });
+    Verdict { hold, message, rejected, previously_held }
+}
+
+impl Verdict {
+    /// Whether `a` must not be sent this cycle.
+    pub(crate) fn blocks(&self, a: &HeldAction) -> bool {
+        self.hold || self.rejected.contains(&key(a))
+    }
+
+    /// What the state keeps: the held actions (when holding) and the rejections still proposed.
+    pub(crate) fn stored(&self, actions: &[HeldAction]) -> Vec<(HeldAction, HoldDecision)> {
+        actions
+            .iter()
+            .filter_map(|a| {
+                if self.rejected.contains(&key(a)) {
+                    Some((a.clone(), HoldDecision::Rejected))
+                } else if self.hold {
+                    Some((a.clone(), HoldDecision::Held))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The actions held this cycle that were not held before (one `HELD` audit event each).
+    pub(crate) fn newly_held<'a>(&self, actions: &'a [HeldAction]) -> Vec<&'a HeldAction> {
+        if !self.hold {
+            return Vec::new();
+        }
+        actions.iter().filter(|a| !self.rejected.contains(&key(a)) && !self.previously_held.contains(&key(a))).collect()
+    }
+}
+
+/// Removes the blocked user actions from `planned`.
+pub(crate) fn apply_to_users(verdict: &Verdict, planned: &mut Vec<Planned>, actions: &[HeldAction]) {
+    let blocked: HashSet<&str> = actions.iter().filter(|a| verdict.blocks(a)).map(|a| a.source_id.as_str()).collect();
+    planned.retain(|p| {
+        !(matches!(p.intent, Intent::Disable | Intent::Delete) && blocked.contains(p.record.source_id.as_str()))
+    });
+}
+
+/// Removes blocked group deletes and puts blocked member removals back into the group records (so
+/// additions and renames still go out). A group sent with members kept back is re-decided next cycle.
+pub(crate) fn apply_to_groups(verdict: &Verdict, planned: &mut Vec<Planned>, actions: &[HeldAction]) {
+    let blocked: HashSet<(&str, &str, &str)> = actions.iter().filter(|a| verdict.blocks(a)).map(|a| a.key()).collect();
+    planned.retain(|p| {
+        !(p.intent == Intent::GroupDelete && blocked.contains(&("GROUP_DELETE", p.record.source_id.as_str(), "")))
+    });
+    for p in planned.iter_mut().filter(|p| p.intent == Intent::GroupUpdate) {
+        let keep: Vec<MemberRef> = removed_members(p)
+            .into_iter()
+            .filter(|m| blocked.contains(&("MEMBER_REMOVE", p.record.source_id.as_str(), m.source_id.as_str())))
+            .cloned()
+            .collect();
+        if keep.is_empty() {
+            continue;
+        }
+        for m in keep {
+            p.members.push(m.source_id.clone());
+            p.record.members.push(m);
+        }
+        p.members.sort();
+        // Not the desired state: leave the stored hash unmatched so the next cycle decides again.
+        p.hash = String::new();
+    }
+}

@@ -1,0 +1,78 @@
+//! Identity integrity: no two records of a connection map to one target account. Before anything is
+//! sent, the mapped unique user identifier (its hash: values are never kept) is checked across the
+//! channel's snapshot and against the records of the connection's other channels; a record that would
+//! share an account with another fails with `duplicate_identifier`, naming the other source id, and
+//! nothing is sent for it. The live, provisioned record always keeps its account.
+
+use super::diff::Planned;
+use crate::state::{Owner, Row, Status};
+use connector_abi::payload::{ErrorInfo, ErrorKind, ObjectClass};
+use std::collections::HashMap;
+
+/// The error recorded for a refused record.
+fn duplicate(attribute: &str, other: &str, channel: Option<&str>) -> ErrorInfo {
+    let place = channel.map(|c| format!(" in channel `{c}`")).unwrap_or_default();
+    ErrorInfo::new(
+        ErrorKind::AlreadyExists,
+        format!(
+            "{attribute} is the same as that of source id {other}{place}: two records would share one account, so nothing was sent for this one; make {attribute} unique in the source"
+        ),
+    )
+    .with_code("duplicate_identifier")
+}
+
+/// Splits `planned` user records into those that may be sent and those refused as duplicates.
+///
+/// `idents`: identifier hash → `(source id, active in the source)` of every user in the snapshot;
+/// `rows`: the channel's user rows; `elsewhere`: identifier hash → a record of another channel of the
+/// same connection.
+pub(crate) fn refuse_duplicates(
+    attribute: &str,
+    idents: &HashMap<String, Vec<(String, bool)>>,
+    rows: &HashMap<String, Row>,
+    elsewhere: &HashMap<String, Owner>,
+    planned: Vec<Planned>,
+) -> (Vec<Planned>, Vec<(Planned, ErrorInfo)>) {
+    let holds_account = |id: &str, hash: &str| {
+        rows.get(id).is_some_and(|r| {
+            r.target_id.is_some() && r.status != Status::Removed && r.ident_hash.as_deref().is_none_or(|h| h == hash)
+        })
+    };
+    let mut losers: HashMap<&str, ErrorInfo> = HashMap::new();
+    for (hash, candidates) in idents {
+        if let Some(owner) = elsewhere.get(hash) {
+            for (id, _) in candidates.iter().filter(|(id, _)| !holds_account(id, hash)) {
+                losers.insert(id, duplicate(attribute, &owner.source_id, Some(&owner.channel)));
+            }
+            continue;
+        }
+        if candidates.len() < 2 {
+            continue;
+        }
+        // The live account's record wins; failing that, the one active entry; otherwise nobody.
+        let provisioned: Vec<&str> =
+            candidates.iter().filter(|(id, _)| holds_account(id, hash)).map(|(id, _)| id.as_str()).collect();
+        let active: Vec<&str> = candidates.iter().filter(|(_, a)| *a).map(|(id, _)| id.as_str()).collect();
+        let winner = match (provisioned.as_slice(), active.as_slice()) {
+            ([one], _) => Some(*one),
+            ([], [one]) => Some(*one),
+            _ => None,
+        };
+        for (id, _) in candidates.iter().filter(|(id, _)| Some(id.as_str()) != winner) {
+            let other = winner.or_else(|| candidates.iter().map(|(o, _)| o.as_str()).find(|o| o != id));
+            losers.insert(id, duplicate(attribute, other.unwrap_or("?"), None));
+        }
+    }
+    if losers.is_empty() {
+        return (planned, Vec::new());
+    }
+    let mut send = Vec::with_capacity(planned.len());
+    let mut refused = Vec::new();
+    for p in planned {
+        match losers.get(p.record.source_id.as_str()).filter(|_| p.record.object_class == ObjectClass::User) {
+            Some(info) => refused.push((p, info.clone())),
+            None => send.push(p),
+        }
+    }
+    (send, refused)
+}
