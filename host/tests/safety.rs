@@ -1,0 +1,386 @@
+//! Never deprovision by accident: the deprovisioning guard (thresholds, empty reads, held actions,
+//! approve, reject), identity integrity (duplicate identifiers never touch a live account) and options
+//! that re-converge. Every case runs the real binary, the Slack connector and slack-sim, and checks
+//! Slack's state in the simulator.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use slack_sim::SimConfig;
+
+fn off() -> Host {
+    Host::new(SimConfig { rate_limits: false, ..SimConfig::default() })
+}
+
+fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("p{i:03}")).collect()
+}
+
+/// A host whose first sync provisioned `n` people and the group `all` (the first ten of them).
+fn provisioned(n: usize) -> (Host, Vec<Person>) {
+    let h = off();
+    h.write_config("", "");
+    let people: Vec<Person> = names(n).iter().map(|u| person(u)).collect();
+    let ten: Vec<&str> = people.iter().take(10).map(|p| p.uid.as_str()).collect();
+    h.write_ldif(&ldif(&people, &[("all", ten)]));
+    h.sync();
+    assert_eq!(active_users(&h), n);
+    (h, people)
+}
+
+/// Active Slack users, the workspace's primary owner aside.
+fn active_users(h: &Host) -> usize {
+    h.users().iter().filter(|u| u["active"] == true && u["userName"] != "primary.owner").count()
+}
+
+fn held(h: &Host) -> Vec<Value> {
+    let out = h.run(&["held", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+fn channel(h: &Host) -> Value {
+    let out = h.run(&["channels", "--json"]);
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()[0].clone()
+}
+
+/// A sync that the guard stops: exit 1, a message naming the channel, the count, the threshold and
+/// the commands; nothing deprovisioned in Slack.
+fn sync_is_held(h: &Host, count: usize, active_before: usize) -> String {
+    let out = h.run(&["sync", "--once"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}\n{err}", stdout(&out));
+    for needle in [
+        "people:".to_owned(),
+        format!("{count} deprovisioning action(s) held"),
+        "provisioner held people".into(),
+        "provisioner approve people".into(),
+        "provisioner reject people".into(),
+    ] {
+        assert!(err.contains(&needle), "`{needle}` not in: {err}");
+    }
+    assert_eq!(active_users(h), active_before, "nothing was deactivated");
+    err
+}
+
+#[test]
+fn an_empty_ldif_a_zero_byte_file_or_a_filter_matching_nothing_deprovisions_nobody() {
+    let (h, people) = provisioned(12);
+    let groups_before = h.groups().len();
+    for (case, write) in [("an LDIF holding only `version: 1`", "version: 1\n"), ("a zero-byte file", "")] {
+        h.write_ldif(write);
+        let err = sync_is_held(&h, 13, 12);
+        assert!(err.contains("the source returned no users"), "{case}: {err}");
+        assert_eq!(h.groups().len(), groups_before, "{case}: no group deleted");
+        let held = held(&h);
+        assert_eq!(held.len(), 13, "{case}: 12 users and the group: {held:?}");
+        assert!(held.iter().filter(|a| a["action"] == "DELETE").all(|a| a["target_id"].is_string()));
+        assert!(held.iter().any(|a| a["action"] == "GROUP_DELETE"), "{case}");
+        // Names are read from Slack, not kept in the state.
+        assert!(held.iter().any(|a| a["name"] == "p000"), "{held:?}");
+        assert_eq!(channel(&h)["held"], 13, "{case}");
+    }
+    // One HELD audit event per action, however many cycles held it.
+    assert_eq!(h.audit().iter().filter(|e| e["event_type"] == "HELD").count(), 13);
+
+    // A filter that matches nothing.
+    h.write_ldif(&ldif(&people, &[("all", vec!["p000"])]));
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    std::fs::write(
+        h.path("provisioner.toml"),
+        cfg.replace("filter = \"(objectClass=inetOrgPerson)\"", "filter = \"(objectClass=inetOrgPersn)\""),
+    )
+    .unwrap();
+    let err = sync_is_held(&h, 12, 12);
+    assert!(err.contains("the source returned no users"), "{err}");
+
+    // The fixed source clears the hold by itself.
+    std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
+    let out = h.sync();
+    assert!(stdout(&out).contains("held 0"), "{}", stdout(&out));
+    assert!(held(&h).is_empty());
+    assert_eq!(channel(&h)["held"], 0);
+    assert_eq!(active_users(&h), 12);
+}
+
+#[test]
+fn a_csv_with_only_a_header_deprovisions_nobody_unless_the_channel_allows_empty_reads() {
+    let h = off();
+    h.write_config("", "");
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml"))
+        .unwrap()
+        .replace(
+            r#"source = { type = "ldif", path = "directory.ldif" }"#,
+            r#"source = { type = "csv", path = "people.csv" }"#,
+        )
+        .replace("[connections.channels.groups]\nbase_dn = \"ou=Groups,dc=example,dc=com\"\n", "");
+    std::fs::write(h.path("provisioner.toml"), &cfg).unwrap();
+    let header = "dn,entryUUID,objectClass,uid,givenName,sn,mail,title\n";
+    let rows: String = (0..3)
+        .map(|i| {
+            format!(
+                "\"uid=c{i},ou=People,dc=example,dc=com\",csv-{i},inetOrgPerson,c{i},C,Csv,c{i}@example.com,Analyst\n"
+            )
+        })
+        .collect();
+    std::fs::write(h.path("people.csv"), format!("{header}{rows}")).unwrap();
+    h.sync();
+    assert_eq!(active_users(&h), 3);
+    std::fs::write(h.path("people.csv"), header).unwrap();
+    // Three leavers would pass the thresholds; an empty read never does.
+    let err = sync_is_held(&h, 3, 3);
+    assert!(err.contains("the source returned no users"), "{err}");
+    // A channel that says an empty source is legitimate lets it through.
+    std::fs::write(
+        h.path("provisioner.toml"),
+        cfg.replace("batch_size = 10", "batch_size = 10\nallow_empty_source = true"),
+    )
+    .unwrap();
+    let out = h.sync();
+    assert!(stdout(&out).contains("disabled 3"), "{}", stdout(&out));
+    assert_eq!(active_users(&h), 0);
+}
+
+#[test]
+fn thirty_of_a_hundred_leaving_are_held_three_are_sent() {
+    let (h, mut people) = provisioned(100);
+    // 3 leave: under the default thresholds (more than 10 % and more than 5, or more than 100).
+    people.retain(|p| !["p000", "p001", "p002"].contains(&p.uid.as_str()));
+    h.write_ldif(&ldif(&people, &[("all", vec!["p003", "p004"])]));
+    let out = h.sync();
+    assert!(stdout(&out).contains("disabled 3"), "{}", stdout(&out));
+    assert_eq!(active_users(&h), 97);
+    // 30 more leave (and 8 members leave the group): held, while a new joiner is still created.
+    let leaving: Vec<String> = people.iter().skip(3).take(30).map(|p| p.uid.clone()).collect();
+    people.retain(|p| !leaving.contains(&p.uid));
+    people.push(person("newbie"));
+    h.write_ldif(&ldif(&people, &[("all", vec!["p003", "p004"])]));
+    let err = sync_is_held(&h, 30, 98);
+    assert!(err.contains("more than 10% of 97 provisioned users"), "{err}");
+    assert_eq!(h.user("newbie").unwrap()["active"], true, "creates still go out");
+    let held = held(&h);
+    let mut held_ids: Vec<String> = held.iter().map(|a| a["source_id"].as_str().unwrap().to_owned()).collect();
+    held_ids.sort();
+    let mut want: Vec<String> = leaving.iter().map(|u| format!("uuid-{u}")).collect();
+    want.sort();
+    assert_eq!(held_ids, want);
+    assert!(held.iter().all(|a| a["action"] == "DELETE" && a["decision"] == "held"), "{held:?}");
+    // Held again by the next cycle, with no new HELD events.
+    sync_is_held(&h, 30, 98);
+    assert_eq!(h.audit().iter().filter(|e| e["event_type"] == "HELD").count(), 30);
+}
+
+#[test]
+fn approve_sends_exactly_the_held_set_and_a_grown_set_is_held_again() {
+    let (h, mut people) = provisioned(40);
+    let leaving: Vec<String> = people.iter().take(10).map(|p| p.uid.clone()).collect();
+    people.retain(|p| !leaving.contains(&p.uid));
+    h.write_ldif(&ldif(&people, &[("all", vec!["p010"])]));
+    sync_is_held(&h, 10, 40);
+    // Approve, but the set grows before the next cycle: all eleven are held again.
+    let out = h.run(&["approve", "people"]);
+    assert!(out.status.success() && stdout(&out).contains("approved 10"), "{}", stderr(&out));
+    assert!(held(&h).iter().all(|a| a["decision"] == "approved"));
+    let more = people.remove(0).uid;
+    h.write_ldif(&ldif(&people, &[("all", vec!["p011"])]));
+    sync_is_held(&h, 11, 40);
+    assert!(held(&h).iter().all(|a| a["decision"] == "held"));
+    // Approve the eleven: the next cycle sends exactly them.
+    assert!(h.run(&["approve", "people"]).status.success());
+    let before = h.stats()["by_method"]["PATCH"].as_u64().unwrap_or(0);
+    let out = h.sync();
+    assert!(stdout(&out).contains("disabled 11"), "{}", stdout(&out));
+    assert_eq!(active_users(&h), 29);
+    for u in leaving.iter().chain([&more]) {
+        assert_eq!(h.user(u).unwrap()["active"], false, "{u}");
+    }
+    assert!(h.stats()["by_method"]["PATCH"].as_u64().unwrap() - before >= 11);
+    assert!(held(&h).is_empty());
+    assert_eq!(h.run(&["approve", "people"]).status.code(), Some(1), "nothing left to approve");
+}
+
+#[test]
+fn reject_keeps_everyone_until_the_source_changes_again() {
+    let (h, mut people) = provisioned(20);
+    // Five are disabled in the source and five leave: ten of twenty.
+    for p in people.iter_mut().take(5) {
+        p.locked = true;
+    }
+    let kept: Vec<Person> = people.drain(5..10).collect();
+    h.write_ldif(&ldif(&people, &[("all", vec!["p010"])]));
+    sync_is_held(&h, 10, 20);
+    let out = h.run(&["reject", "people"]);
+    assert!(out.status.success() && stdout(&out).contains("rejected 10"), "{}", stderr(&out));
+    // The next cycles send nothing for them and are not held.
+    for _ in 0..2 {
+        let out = h.sync();
+        assert!(stdout(&out).contains("disabled 0") && stdout(&out).contains("held 0"), "{}", stdout(&out));
+        assert_eq!(active_users(&h), 20);
+    }
+    assert_eq!(channel(&h)["held"], 0, "rejections are not counted as held");
+    // The source changes again: p000 is re-enabled (the rejection is forgotten), then disabled anew.
+    people[0].locked = false;
+    h.write_ldif(&ldif(&people, &[("all", vec!["p010"])]));
+    h.sync();
+    people[0].locked = true;
+    h.write_ldif(&ldif(&people, &[("all", vec!["p010"])]));
+    let out = h.sync();
+    assert!(stdout(&out).contains("disabled 1"), "a new change is a new action: {}", stdout(&out));
+    assert_eq!(h.user("p000").unwrap()["active"], false);
+    assert_eq!(active_users(&h), 19);
+    drop(kept);
+}
+
+/// An LDIF entry with a chosen email (and lock).
+fn entry(uid: &str, mail: &str, locked: bool) -> String {
+    format!(
+        "dn: uid={uid},ou=People,dc=example,dc=com\nobjectClass: inetOrgPerson\nentryUUID: uuid-{uid}\nuid: {uid}\ngivenName: {uid}\nsn: Test\nmail: {mail}\ntitle: Impostor\nemployeeNumber: E-{uid}\n{}\n",
+        if locked { "nsAccountLock: true\n" } else { "" }
+    )
+}
+
+#[test]
+fn a_duplicate_identifier_never_touches_the_live_account() {
+    let h = off();
+    h.write_config("", "");
+    let base = ldif(&[person("ann"), person("bob")], &[]);
+    h.write_ldif(&base);
+    h.sync();
+    let ann = h.user("ann").unwrap();
+    for (case, extra) in [
+        ("a disabled duplicate", entry("ann2", "ann@example.com", true)),
+        ("an enabled duplicate", entry("ann3", "ANN@example.com", false)),
+    ] {
+        h.write_ldif(&format!("{base}{extra}"));
+        let out = h.run(&["sync", "--once"]);
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", stdout(&out));
+        let now = h.user("ann").unwrap();
+        assert_eq!(now, ann, "{case}: the live account is untouched");
+        let refused = h
+            .audit()
+            .into_iter()
+            .rev()
+            .find(|e| e["source_id"].as_str().is_some_and(|s| s.starts_with("uuid-ann") && s != "uuid-ann"))
+            .unwrap();
+        let cause = refused["non_success_cause"].as_str().unwrap();
+        assert!(cause.contains("source id uuid-ann") && cause.contains("nothing was sent"), "{case}: {cause}");
+        assert!(!cause.contains("ann@example.com"), "no attribute value in the cause: {cause}");
+        assert_eq!(h.users().len(), 3, "{case}: ann, bob and the owner; nothing created");
+    }
+    // The state never gives one Slack id to two records, and the refused record has none.
+    let db = rusqlite::Connection::open(h.path("state.db")).unwrap();
+    let shared: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT target_id FROM users WHERE target_id IS NOT NULL GROUP BY target_id HAVING COUNT(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(shared, 0);
+    let target: Option<String> =
+        db.query_row("SELECT target_id FROM users WHERE source_id = 'uuid-ann3'", [], |r| r.get(0)).unwrap();
+    assert_eq!(target, None);
+    // The schema enforces it too: a second row with ann's Slack id is refused by the unique index.
+    let ann_id = ann["id"].as_str().unwrap();
+    let forced = db.execute("UPDATE users SET target_id = ?1 WHERE source_id = 'uuid-bob'", [ann_id]);
+    assert!(forced.is_err(), "the state's unique index refuses two records on one account");
+}
+
+#[test]
+fn a_duplicate_across_two_channels_of_one_connection_is_refused() {
+    let h = off();
+    h.write_config("", "");
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    // A second channel of the same connection reads contractors from another file.
+    let second = r#"
+[[connections.channels]]
+name = "contractors"
+source = { type = "ldif", path = "contractors.ldif" }
+[connections.channels.location]
+base_dn = "ou=People,dc=example,dc=com"
+[connections.channels.mapping]
+userName = { attribute = "uid" }
+primaryEmail = { attribute = "mail" }
+title = { attribute = "title" }
+"#;
+    std::fs::write(h.path("provisioner.toml"), format!("{cfg}{second}")).unwrap();
+    h.write_ldif(&ldif(&[person("ann")], &[]));
+    std::fs::write(h.path("contractors.ldif"), format!("version: 1\n\n{}", entry("ann.c", "ann@example.com", false)))
+        .unwrap();
+    let out = h.run(&["sync", "--once"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let ann = h.user("ann").unwrap();
+    assert_eq!(ann["title"], "Engineer", "the live account keeps its attributes");
+    assert!(h.user("ann.c").is_none());
+    let cause = h.audit().into_iter().find(|e| e["source_id"] == "uuid-ann.c").unwrap()["non_success_cause"].clone();
+    assert!(cause.as_str().unwrap().contains("in channel `people`"), "{cause}");
+    // A second cycle: still refused, still untouched.
+    h.run(&["sync", "--once"]);
+    assert_eq!(h.user("ann").unwrap(), ann);
+}
+
+/// Turning an option off, then on, provisions on the next cycle what was skipped, with no reset.
+#[test]
+fn options_turned_off_then_on_re_converge() {
+    for (option, setting) in [
+        ("User Create", "userCreate = false"),
+        ("User Update", "userUpdate = false"),
+        ("User Disable", "userDisable = false"),
+        ("Group Provisioning", "groupProvisioning = false"),
+    ] {
+        let h = off();
+        h.write_config("", "");
+        let mut people = vec![person("ann"), person("bob")];
+        h.write_ldif(&ldif(&people, &[]));
+        h.sync();
+        h.write_config(setting, "");
+        match option {
+            "User Create" => people.push(person("cat")),
+            "User Update" => people[0].title = "Director".into(),
+            "User Disable" => people[1].locked = true,
+            _ => {}
+        }
+        let groups: Vec<(&str, Vec<&str>)> = vec![("crew", vec!["ann"])];
+        h.write_ldif(&ldif(&people, &groups));
+        let out = h.sync();
+        assert!(stdout(&out).contains("skipped"), "{option}: {}", stdout(&out));
+        // Still skipped, and not resent, while the option stays off.
+        let before = h.stats()["requests_total"].as_u64().unwrap();
+        let out = h.sync();
+        assert!(stdout(&out).contains("skipped 0"), "{option}: not resent: {}", stdout(&out));
+        assert_eq!(h.stats()["requests_total"].as_u64().unwrap(), before, "{option}");
+        let check = |on: bool| match option {
+            "User Create" => assert_eq!(h.user("cat").is_some(), on, "{option}"),
+            "User Update" => assert_eq!(h.user("ann").unwrap()["title"] == "Director", on, "{option}"),
+            "User Disable" => assert_eq!(h.user("bob").unwrap()["active"] == false, on, "{option}"),
+            _ => assert_eq!(h.groups().iter().any(|g| g["displayName"] == "crew"), on, "{option}"),
+        };
+        check(false);
+        h.write_config("", "");
+        let out = h.sync();
+        assert!(out.status.success(), "{option}: {}", stderr(&out));
+        check(true);
+    }
+}
+
+#[test]
+fn the_unique_user_identifier_is_fixed_per_connection() {
+    let h = off();
+    h.write_config("", "");
+    h.write_ldif(&ldif(&[person("ann")], &[]));
+    h.sync();
+    h.write_config("uniqueUserIdentifier = \"userName\"", "");
+    let out = h.run(&["sync", "--once"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("now userName") && err.contains("matched to their accounts by primaryEmail"), "{err}");
+    assert!(err.contains("provisioner reset"), "{err}");
+    // Read-only commands still work.
+    assert!(h.run(&["channels"]).status.success());
+    // After a reset the next cycle re-matches by the new identifier, without duplicates.
+    assert!(h.run(&["reset", "people"]).status.success());
+    h.sync();
+    assert_eq!(h.users().iter().filter(|u| u["userName"] == "ann").count(), 1);
+}
