@@ -258,3 +258,25 @@ fn the_directory_going_down_mid_read_changes_nothing() {
     let out = sync(&h);
     assert!(out.contains("created 0, updated 0") && out.contains("disabled 0"), "{out}");
 }
+
+/// A bind whose ACL hides the people (the search succeeds with no entries) deprovisions nobody: the
+/// empty read is held by the guard.
+#[test]
+fn a_bind_that_sees_no_users_deprovisions_nobody() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let mut s = Slapd::start(h.dir.path());
+    config(&h, &s, "none", 100);
+    let mut ldif = String::new();
+    for u in ["amy", "ben", "cat", "dan", "eli", "fay", "gus"] {
+        ldif.push_str(&person_ldif(u, "People", ""));
+    }
+    s.add(&ldif);
+    let out = sync(&h);
+    assert!(out.contains("created 7"), "{out}");
+    s.hide_people_from_reader();
+    let out = h.cmd(&["sync", "--once"]).env("E2E_LDAP_PASSWORD", READER_PW).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}\n{err}", stdout(&out));
+    assert!(err.contains("7 deprovisioning action(s) held") && err.contains("the source returned no users"), "{err}");
+    assert_eq!(h.users().iter().filter(|u| u["active"] == true).count(), 8, "seven people and the owner stay active");
+}

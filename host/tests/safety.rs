@@ -157,6 +157,10 @@ fn thirty_of_a_hundred_leaving_are_held_three_are_sent() {
     people.retain(|p| !leaving.contains(&p.uid));
     people.push(person("newbie"));
     h.write_ldif(&ldif(&people, &[("all", vec!["p003", "p004"])]));
+    // `plan` shows what the guard would hold, and writes nothing.
+    let plan = stdout(&h.run(&["plan"]));
+    assert!(plan.contains("30 deprovisioning action(s) held") && plan.matches("HELD DELETE").count() == 30, "{plan}");
+    assert!(held(&h).is_empty());
     let err = sync_is_held(&h, 30, 98);
     assert!(err.contains("more than 10% of 97 provisioned users"), "{err}");
     assert_eq!(h.user("newbie").unwrap()["active"], true, "creates still go out");
@@ -383,4 +387,62 @@ fn the_unique_user_identifier_is_fixed_per_connection() {
     assert!(h.run(&["reset", "people"]).status.success());
     h.sync();
     assert_eq!(h.users().iter().filter(|u| u["userName"] == "ann").count(), 1);
+}
+
+#[test]
+fn thresholds_are_configurable_per_channel() {
+    let (h, mut people) = provisioned(30);
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    std::fs::write(
+        h.path("provisioner.toml"),
+        format!("{cfg}\n[connections.channels.deprovision_guard]\nmax_count = 2\n"),
+    )
+    .unwrap();
+    people.truncate(27);
+    let ten = names(10);
+    h.write_ldif(&ldif(&people, &[("all", ten.iter().map(String::as_str).collect())]));
+    let err = sync_is_held(&h, 3, 30);
+    assert!(err.contains("or more than 2)"), "{err}");
+    // Turned off, the same change goes out.
+    std::fs::write(
+        h.path("provisioner.toml"),
+        format!("{cfg}\n[connections.channels.deprovision_guard]\nenabled = false\n"),
+    )
+    .unwrap();
+    let out = h.sync();
+    assert!(stdout(&out).contains("disabled 3"), "{}", stdout(&out));
+    // A bad threshold is a configuration error naming the key.
+    std::fs::write(
+        h.path("provisioner.toml"),
+        format!("{cfg}\n[connections.channels.deprovision_guard]\nmax_percent = 250.0\n"),
+    )
+    .unwrap();
+    let out = h.run(&["sync", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("deprovision_guard.max_percent"), "{}", stderr(&out));
+}
+
+#[test]
+fn mass_member_removals_are_held_while_additions_go_out() {
+    let (h, people) = provisioned(20);
+    let before = h.group_members("all");
+    assert_eq!(before.len(), 10);
+    // Nine of ten members leave the group, one joins.
+    h.write_ldif(&ldif(&people, &[("all", vec!["p000", "p015"])]));
+    sync_is_held(&h, 9, 20);
+    let mut members = before.clone();
+    members.push("p015".into());
+    members.sort();
+    assert_eq!(h.group_members("all"), members, "the removals are held, the addition went out");
+    let held = held(&h);
+    assert_eq!(held.len(), 9);
+    assert!(held.iter().all(|a| a["action"] == "MEMBER_REMOVE" && a["name"] == "all"), "{held:?}");
+    assert!(h.run(&["approve", "people"]).status.success());
+    h.sync();
+    assert_eq!(h.group_members("all"), vec!["p000", "p015"]);
+    assert!(held_is_empty(&h));
+}
+
+fn held_is_empty(h: &Host) -> bool {
+    held(h).is_empty()
 }

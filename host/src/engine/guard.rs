@@ -197,3 +197,63 @@ pub(crate) fn apply_to_groups(verdict: &Verdict, planned: &mut Vec<Planned>, act
         p.hash = String::new();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actions(n: usize) -> Vec<HeldAction> {
+        (0..n)
+            .map(|i| HeldAction {
+                action: "DELETE".into(),
+                source_id: format!("u{i}"),
+                member_id: String::new(),
+                object_class: "user".into(),
+                target_id: Some(format!("U{i}")),
+                reason: "gone".into(),
+            })
+            .collect()
+    }
+
+    fn holds(n: usize, provisioned: u64, users_read: u64, guard: &DeprovisionGuard) -> bool {
+        decide("c", guard, false, provisioned, users_read, &actions(n), &[]).hold
+    }
+
+    #[test]
+    fn default_thresholds() {
+        let g = DeprovisionGuard::default();
+        assert!(!holds(5, 20, 15, &g), "5 is not more than 5");
+        assert!(holds(6, 20, 14, &g), "6 of 20 is 30 %");
+        assert!(!holds(6, 100, 94, &g), "6 of 100 is 6 %");
+        assert!(!holds(10, 100, 90, &g), "10 % is not more than 10 %");
+        assert!(holds(11, 100, 89, &g));
+        assert!(!holds(100, 10_000, 9_900, &g), "1 % and not more than 100");
+        assert!(holds(101, 10_000, 9_899, &g), "more than 100 whatever the share");
+    }
+
+    #[test]
+    fn an_empty_read_holds_whatever_the_thresholds() {
+        let off = DeprovisionGuard { enabled: false, ..DeprovisionGuard::default() };
+        assert!(holds(1, 3, 0, &off));
+        assert!(!holds(1, 3, 2, &off), "the guard is off and the read was not empty");
+        assert!(!decide("c", &off, true, 3, 0, &actions(3), &[]).hold, "allow_empty_source");
+        assert!(!holds(0, 3, 0, &off), "nothing to deprovision: nothing to hold");
+    }
+
+    #[test]
+    fn approval_covers_exactly_the_approved_set_and_rejections_are_not_counted() {
+        let g = DeprovisionGuard::default();
+        let a = actions(20);
+        let approved: Vec<(HeldAction, HoldDecision)> =
+            a.iter().take(19).map(|x| (x.clone(), HoldDecision::Approved)).collect();
+        assert!(decide("c", &g, false, 40, 20, &a, &approved).hold, "one more than approved: held again");
+        assert!(!decide("c", &g, false, 40, 21, &a[..19], &approved).hold, "the approved set goes");
+        assert!(!decide("c", &g, false, 40, 25, &a[..15], &approved).hold, "a subset of it goes");
+        let rejected: Vec<(HeldAction, HoldDecision)> =
+            a.iter().take(18).map(|x| (x.clone(), HoldDecision::Rejected)).collect();
+        let v = decide("c", &g, false, 40, 20, &a, &rejected);
+        assert!(!v.hold, "2 counted");
+        assert!(v.blocks(&a[0]) && !v.blocks(&a[19]));
+        assert_eq!(v.stored(&a).len(), 18, "the rejections still proposed are kept");
+    }
+}

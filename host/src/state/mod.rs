@@ -602,3 +602,52 @@ impl State {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A first-release database (no `user_version`) whose rows share one Slack id migrates: the later
+    /// row is unlinked and marked dirty, and the unique index then refuses any new sharing.
+    #[test]
+    fn migrates_a_first_release_database_and_unlinks_shared_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE users (channel TEXT NOT NULL, source_id TEXT NOT NULL, target_id TEXT, hash TEXT NOT NULL DEFAULT '',
+                   attr_hashes TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL, dirty INTEGER NOT NULL DEFAULT 0,
+                   attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+                   updated_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (channel, source_id));
+                 INSERT INTO users (channel, source_id, target_id, status) VALUES ('people', 'a', 'U1', 'active');
+                 INSERT INTO users (channel, source_id, target_id, status) VALUES ('people', 'b', 'U1', 'disabled');",
+            )
+            .unwrap();
+        }
+        let mut s = State::open(&path).unwrap();
+        s.bind_channels(&[("people".into(), "slack".into())], true).unwrap();
+        let rows = s.rows(Table::Users, "people").unwrap();
+        assert_eq!(rows["a"].target_id.as_deref(), Some("U1"));
+        assert_eq!(rows["b"].target_id, None);
+        assert!(rows["b"].dirty && rows["b"].last_error.as_deref().unwrap().starts_with("duplicate_identifier"));
+        let shared = s.conn.execute("UPDATE users SET target_id = 'U1' WHERE source_id = 'b'", []);
+        assert!(shared.is_err(), "the unique index refuses two records on one account");
+        let version: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, schema::VERSION);
+        // Opening again changes nothing.
+        drop(s);
+        let mut s = State::open(&path).unwrap();
+        s.bind_channels(&[("people".into(), "slack".into())], true).unwrap();
+        assert_eq!(s.rows(Table::Users, "people").unwrap()["a"].target_id.as_deref(), Some("U1"));
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+        let e = State::open(&path).err().unwrap().to_string();
+        assert!(e.contains("newer than this provisioner"), "{e}");
+    }
+}

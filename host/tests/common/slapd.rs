@@ -161,6 +161,19 @@ impl Slapd {
         }
     }
 
+    /// Restarts the server with an ACL that hides `ou=People` from the reader (its searches then
+    /// succeed with no entries, as a bind whose rights were cut would see).
+    pub(crate) fn hide_people_from_reader(&mut self) {
+        let conf_path = self.dir.join("slapd.conf");
+        let conf = std::fs::read_to_string(&conf_path).unwrap();
+        let acl = format!(
+            "access to dn.children=\"ou=People,{SUFFIX}\" by dn.exact=\"{READER}\" none by * read\naccess to * by * read\n"
+        );
+        std::fs::write(&conf_path, conf.replace("access to * by * read\n", &acl)).unwrap();
+        self.stop();
+        self.run();
+    }
+
     pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
