@@ -34,7 +34,9 @@ impl Audit {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Created private (0600): it names every record and its target account.
+        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
         Ok(Audit { path: path.to_owned(), file: Mutex::new(file) })
     }
 

@@ -28,6 +28,8 @@ pub struct CompiledChannel {
     pub group_name: Option<Template>,
     /// What the source reads (`since` is filled per cycle).
     pub read: ReadRequest,
+    /// Refuse secret files others may read (`[engine] strict_permissions`).
+    pub strict_permissions: bool,
 }
 
 /// A configuration with every channel compiled (active or not, so every mistake is reported at load).
@@ -69,6 +71,15 @@ fn channel(l: &Loaded, key: &str, connection: &str, ch: &Channel) -> Result<Comp
         fields.push(FieldPlan::compile(target, m).map_err(|e| l.error(format!("{key}.mapping.{target}"), target, e))?);
     }
     let mapping = Mapping { fields };
+    if let crate::config::SourceConfig::Ldap(ld) = &ch.source {
+        if ld.bind_dn.is_some() && ld.bind_password.is_none() {
+            return Err(l.error(
+                format!("{key}.source.bind_password"),
+                "bind_dn",
+                "bind_dn is set but bind_password is not: a bind with a DN and no password is an unauthenticated (anonymous) bind; give bind_password from `env` or `file`",
+            ));
+        }
+    }
     let (groups, group_name) = match &ch.groups {
         Some(g) => {
             let matcher = ldapfilter::parse(&g.filter)
@@ -126,5 +137,6 @@ fn channel(l: &Loaded, key: &str, connection: &str, ch: &Channel) -> Result<Comp
         location_filter,
         group_name,
         read,
+        strict_permissions: l.config.engine.strict_permissions,
     })
 }

@@ -93,7 +93,8 @@ pub fn target_settings(
                 .error(key(&format!("secrets.{name}")), name, format!("`{}` has no setting `{name}`", d.name))
                 .into());
         }
-        let value = read_secret(name, r).map_err(|m| loaded.error(key(&format!("secrets.{name}")), name, m))?;
+        let strict = loaded.config.engine.strict_permissions;
+        let value = read_secret(name, r, strict).map_err(|m| loaded.error(key(&format!("secrets.{name}")), name, m))?;
         settings.insert(name.clone(), Value::String(value));
     }
     for f in d.configuration.iter().filter(|f| f.required) {

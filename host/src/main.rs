@@ -7,6 +7,7 @@
 //! | 1 | the command ran but something failed (records or a cycle failed, a connection test failed) |
 //! | 2 | usage or configuration error |
 //! | 3 | a connector could not be loaded |
+//! | 4 | another process is writing the state (`run`, `sync`, `reset`) |
 
 use clap::Parser as _;
 use provisioner::cli::{Cli, Command, ConnectorsCommand};

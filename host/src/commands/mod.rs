@@ -33,6 +33,9 @@ pub enum CommandError {
     /// The command ran but something failed (exit 1).
     #[error("{0:#}")]
     Failed(anyhow::Error),
+    /// Another process is writing the state (exit 4).
+    #[error("{0}")]
+    Locked(crate::state::LockError),
 }
 
 impl CommandError {
@@ -42,6 +45,7 @@ impl CommandError {
             CommandError::Failed(_) => 1,
             CommandError::Usage(_) => 2,
             CommandError::Load(_) => 3,
+            CommandError::Locked(_) => 4,
         }
     }
 }
@@ -88,6 +92,14 @@ pub fn open_state(l: &Loaded) -> Result<(State, Audit), CommandError> {
     let audit = Audit::open(&l.config.engine.audit_log)
         .with_context(|| format!("opening the audit log {}", l.config.engine.audit_log.display()))?;
     Ok((state, audit))
+}
+
+/// Takes the state's single-writer lock (for `run`, `sync` and `reset`).
+pub fn lock_state(l: &Loaded) -> Result<crate::state::WriterLock, CommandError> {
+    crate::state::WriterLock::acquire(&l.config.engine.state_db).map_err(|e| match e {
+        held @ crate::state::LockError::Held { .. } => CommandError::Locked(held),
+        other => CommandError::Failed(other.into()),
+    })
 }
 
 /// A flag that SIGTERM and SIGINT set.

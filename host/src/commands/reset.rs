@@ -7,6 +7,7 @@ use anyhow::Context as _;
 /// `provisioner reset`.
 pub fn run(ctx: &Context, channel: Option<String>, reset_all: bool) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
+    let _lock = super::lock_state(&compiled.loaded)?;
     let (state, _) = open_state(&compiled.loaded)?;
     let all: Vec<String> = compiled.channels.iter().map(|c| c.cfg.name.clone()).collect();
     let targets = match (channel, reset_all) {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 /// `provisioner run`.
 pub fn run(ctx: &Context) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
+    let _lock = super::lock_state(&compiled.loaded)?;
     let (mut state, audit) = open_state(&compiled.loaded)?;
     let rts = runtimes(&compiled, &mut state, false)?;
     let stop = stop_flag()?;

@@ -16,6 +16,7 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
         return Err(CommandError::Usage(anyhow::anyhow!("`sync` needs --once (use `run` for the loop)")));
     }
     let compiled = ctx.load()?;
+    let _lock = super::lock_state(&compiled.loaded)?;
     let (mut state, audit) = open_state(&compiled.loaded)?;
     let rts = runtimes(&compiled, &mut state, false)?;
     let stop = stop_flag()?;

@@ -73,6 +73,9 @@ pub struct EngineConfig {
     /// Longest retry backoff, in seconds.
     #[serde(default = "default_backoff_max")]
     pub retry_backoff_max_seconds: u64,
+    /// Refuse secret files that group or others may read (otherwise a warning).
+    #[serde(default)]
+    pub strict_permissions: bool,
 }
 
 fn default_state() -> PathBuf {
@@ -97,21 +100,70 @@ impl Default for EngineConfig {
             log_format: None,
             retry_backoff_seconds: default_backoff(),
             retry_backoff_max_seconds: default_backoff_max(),
+            strict_permissions: false,
         }
     }
 }
 
-/// A secret's source: never inline only.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A secret's source: an environment variable or a file, never the value inline.
+#[derive(Debug, Clone, Default)]
 pub struct SecretRef {
     /// Environment variable holding the secret.
-    #[serde(default)]
     pub env: Option<String>,
     /// File holding the secret (trailing newline removed).
-    #[serde(default)]
     pub file: Option<PathBuf>,
 }
+
+/// The table form of a [`SecretRef`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretTable {
+    #[serde(default)]
+    env: Option<String>,
+    #[serde(default)]
+    file: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    /// Accepts only `{ env = "VAR" }` or `{ file = "path" }`. Anything else (a secret written inline)
+    /// is refused with a message that never contains the value.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SecretRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table `{ env = \"VAR\" }` or `{ file = \"path\" }`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SecretRef, A::Error> {
+                let t = SecretTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(SecretRef { env: t.env, file: t.file })
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretRef, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SecretRef, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SecretRef, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SecretRef, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SecretRef, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<SecretRef, A::Error> {
+                Err(serde::de::Error::custom(INLINE_SECRET))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What a secret written inline gets (the value is never repeated).
+const INLINE_SECRET: &str =
+    "a secret is never written in the configuration: give `{ env = \"VAR\" }` or `{ file = \"path\" }` (the value was not echoed)";
 
 /// A connection: a connector library and its target settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -492,15 +544,32 @@ fn check(l: &Loaded) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Reads a secret's value.
-pub fn read_secret(name: &str, r: &SecretRef) -> Result<String, String> {
+/// Reads a secret's value. A secret file that group or others may read gets a warning, or is refused
+/// with `strict` (`[engine] strict_permissions`). Messages never contain the value.
+pub fn read_secret(name: &str, r: &SecretRef, strict: bool) -> Result<String, String> {
     if let Some(var) = &r.env {
         return std::env::var(var).map_err(|_| format!("secret `{name}`: environment variable `{var}` is not set"));
     }
     if let Some(f) = &r.file {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(f)
+            .map_err(|e| format!("secret `{name}`: cannot read {}: {}", f.display(), e.kind()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            let what = format!(
+                "secret `{name}`: {} may be read by group or others (mode {:03o}); `chmod 600` it",
+                f.display(),
+                mode & 0o777
+            );
+            if strict {
+                return Err(format!("{what} (refused: strict_permissions = true)"));
+            }
+            tracing::warn!("{what}");
+        }
         return std::fs::read_to_string(f)
             .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-            .map_err(|e| format!("secret `{name}`: cannot read {}: {e}", f.display()));
+            .map_err(|e| format!("secret `{name}`: cannot read {}: {}", f.display(), e.kind()));
     }
     Err(format!("secret `{name}` has no source"))
 }

@@ -162,7 +162,7 @@ pub(crate) fn collect(
     now: i64,
 ) -> Result<Snapshot, CycleError> {
     let channel = rt.name();
-    let mut src = source::open(&rt.ch.cfg.source)?;
+    let mut src = source::open(&rt.ch.cfg.source, rt.ch.strict_permissions)?;
     let mut c = Collector {
         rt,
         rows,

@@ -21,15 +21,23 @@ pub struct LdapSource {
 }
 
 impl LdapSource {
-    /// A source; reads the bind password now (never logged).
-    pub fn new(cfg: LdapConfig) -> Result<Self, SourceError> {
+    /// A source; reads the bind password now (never logged). An empty password is refused: a simple
+    /// bind with a DN and no password is an unauthenticated bind (RFC 4513 §5.1.2), which servers
+    /// accept and answer with the anonymous view.
+    pub fn new(cfg: LdapConfig, strict_permissions: bool) -> Result<Self, SourceError> {
         let password = match &cfg.bind_password {
             Some(r) => Some(
-                crate::config::read_secret("bind_password", r)
+                crate::config::read_secret("bind_password", r, strict_permissions)
                     .map_err(|m| SourceError::Directory { url: cfg.url.clone(), message: m })?,
             ),
             None => None,
         };
+        if cfg.bind_dn.is_some() && password.as_deref().is_none_or(str::is_empty) {
+            return Err(SourceError::Directory {
+                url: cfg.url.clone(),
+                message: "the bind password is empty: refused, because a bind with a DN and no password is an unauthenticated (anonymous) bind".into(),
+            });
+        }
         Ok(LdapSource { cfg, password })
     }
 

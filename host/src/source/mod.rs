@@ -118,10 +118,10 @@ pub trait Source: Send {
 }
 
 /// Opens the source of a channel.
-pub fn open(cfg: &SourceConfig) -> Result<Box<dyn Source>, SourceError> {
+pub fn open(cfg: &SourceConfig, strict_permissions: bool) -> Result<Box<dyn Source>, SourceError> {
     Ok(match cfg {
         SourceConfig::Ldif { path } => Box::new(ldif::LdifSource::new(path.clone())),
         SourceConfig::Csv { path } => Box::new(csv::CsvSource::new(path.clone())),
-        SourceConfig::Ldap(l) => Box::new(ldap::LdapSource::new((**l).clone())?),
+        SourceConfig::Ldap(l) => Box::new(ldap::LdapSource::new((**l).clone(), strict_permissions)?),
     })
 }

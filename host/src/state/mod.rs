@@ -7,9 +7,11 @@
 //! which the connector resolves idempotently (matching by the unique identifier).
 
 mod holds;
+mod lock;
 mod schema;
 
 pub use holds::{HeldAction, HoldDecision};
+pub use lock::{LockError, WriterLock};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
@@ -212,6 +214,17 @@ impl State {
         let err = |source| StateError::Db { path: p.clone(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateError::Dir { path: p.clone(), source })?;
+        }
+        // Created private (0600): the state names every record and its target account. SQLite gives the
+        // -wal and -shm files the database file's mode.
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| StateError::Dir { path: p.clone(), source })?;
         }
         let mut conn = Connection::open(path).map_err(err)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
