@@ -51,10 +51,8 @@ fn the_state_its_wal_and_the_audit_log_are_private() {
     h.sync();
     for f in ["state.db", "state.db-wal", "state.db-shm", "state.db.lock", "audit.jsonl"] {
         let p = h.path(f);
-        if f.ends_with("-wal") || f.ends_with("-shm") {
-            if !p.exists() {
-                continue;
-            }
+        if (f.ends_with("-wal") || f.ends_with("-shm")) && !p.exists() {
+            continue;
         }
         assert_eq!(mode(&p), 0o600, "{f}");
     }
