@@ -19,10 +19,20 @@ pub enum Failure {
     /// No usable answer: connection refused or dropped, timeout, truncated or undecodable body. The
     /// request may or may not have been applied.
     Transport {
-        /// What happened (no secrets).
+        /// What happened (no secrets, no URL, no values).
         message: String,
         /// Whether it was a timeout.
         timeout: bool,
+    },
+    /// A 3xx answer: never followed (the request would be re-sent elsewhere with users' data).
+    Redirect {
+        /// The status.
+        status: u16,
+    },
+    /// The answer was larger than `maxResponseBytes` (not read whole).
+    TooLarge {
+        /// The limit.
+        limit: usize,
     },
 }
 
@@ -38,6 +48,15 @@ impl Failure {
                 ErrorInfo::new(ErrorKind::ConnectionFailed, format!("no usable answer from Slack: {message}"))
                     .retryable()
             }
+            Failure::Redirect { status } => ErrorInfo::new(
+                ErrorKind::Configuration,
+                format!("Slack's address answered {status}, a redirect; redirects are never followed, so nothing was re-sent anywhere: check baseUrl (it must be Slack's SCIM base URL itself)"),
+            ),
+            Failure::TooLarge { limit } => ErrorInfo::new(
+                ErrorKind::Other,
+                format!("Slack's answer was larger than maxResponseBytes ({limit} bytes) and was not read: check baseUrl, or raise the limit if a list page legitimately needs it"),
+            )
+            .retryable(),
         }
     }
 
@@ -45,14 +64,15 @@ impl Failure {
     pub fn code(&self) -> Option<&str> {
         match self {
             Failure::Slack(e) => Some(e.code.as_str()),
-            Failure::Transport { .. } => None,
+            Failure::Transport { .. } | Failure::Redirect { .. } | Failure::TooLarge { .. } => None,
         }
     }
 
     /// Whether the request might have been applied although we got no success answer.
     pub fn maybe_applied(&self) -> bool {
         match self {
-            Failure::Transport { .. } => true,
+            Failure::Transport { .. } | Failure::TooLarge { .. } => true,
+            Failure::Redirect { .. } => false,
             Failure::Slack(e) => e.status >= 500,
         }
     }
@@ -74,19 +94,24 @@ pub struct Client {
     permits: tokio::sync::Semaphore,
     time_scale: f64,
     max_retries: u32,
+    max_retry_wait: Duration,
+    max_response_bytes: usize,
     log: Logger,
 }
 
-fn transport(e: &reqwest::Error) -> Failure {
-    // reqwest's messages name the URL (never the token, which lives in a header only).
+fn transport(e: reqwest::Error) -> Failure {
+    // reqwest's messages name the URL, whose query may carry a user's email (a filter): drop it. The
+    // token lives in a header only and is never part of a message.
+    let timeout = e.is_timeout();
+    let e = e.without_url();
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         message.push_str(": ");
         message.push_str(&s.to_string());
         source = s.source();
     }
-    Failure::Transport { message, timeout: e.is_timeout() }
+    Failure::Transport { message, timeout }
 }
 
 impl Client {
@@ -98,6 +123,8 @@ impl Client {
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(settings.max_concurrency)
+            // Never follow a redirect: it would re-send users' names and emails to another address.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("provisioner-connector-slack/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -109,6 +136,8 @@ impl Client {
             permits: tokio::sync::Semaphore::new(settings.max_concurrency),
             time_scale: settings.rate_limit_time_scale,
             max_retries: settings.max_retries,
+            max_retry_wait: settings.max_retry_wait,
+            max_response_bytes: settings.max_response_bytes,
             log,
         })
     }
@@ -134,14 +163,29 @@ impl Client {
         if let Some(b) = body {
             rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8").body(b.to_string());
         }
-        let resp = rb.send().await.map_err(|e| transport(&e))?;
+        let mut resp = rb.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(Failure::Redirect { status });
+        }
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
+            .and_then(|v| crate::retry_after::parse(v, std::time::SystemTime::now()))
+            .map(|d| d.as_secs_f64());
+        // Bounded memory: the announced length first, then the bytes as they arrive.
+        let limit = self.max_response_bytes;
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(Failure::TooLarge { limit });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(Failure::TooLarge { limit });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if (200..300).contains(&status) {
             let body = if bytes.is_empty() {
                 Value::Null
@@ -188,15 +232,25 @@ impl Client {
             }
             let delay = match &failure {
                 Failure::Slack(e) if e.status == 429 => {
-                    // Retry-After is in Slack seconds; default 20 s when absent (as slacktivate does).
-                    let secs = e.retry_after_secs.unwrap_or(20.0) / self.time_scale;
-                    Duration::from_secs_f64(secs * rand::rng().random_range(1.0..1.1))
+                    // Retry-After is in Slack seconds; default 20 s when absent (as slacktivate does);
+                    // never longer than maxRetryWaitSeconds, whatever the header says.
+                    let asked = e.retry_after_secs.and_then(|s| Duration::try_from_secs_f64(s).ok());
+                    let jitter = rand::rng().random_range(1.0..1.1);
+                    crate::retry_after::wait(
+                        asked,
+                        Duration::from_secs(20),
+                        self.time_scale,
+                        jitter,
+                        self.max_retry_wait,
+                    )
                 }
                 _ => {
-                    let base = 0.1 * 2f64.powi(attempt as i32);
-                    Duration::from_secs_f64(base.min(5.0) * rand::rng().random_range(0.5..1.0))
+                    let base = 0.1 * 2f64.powi(attempt.min(30) as i32);
+                    Duration::from_secs_f64(base.min(5.0) * rand::rng().random_range(0.5..1.0)).min(self.max_retry_wait)
                 }
             };
+            // The path only: its query may carry a filter with a user's email.
+            let path = path.split('?').next().unwrap_or(path);
             self.log.debug(&format!(
                 "{method} {path}: retry {} in {:?} after {:?}",
                 attempt + 1,

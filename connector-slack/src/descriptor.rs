@@ -116,6 +116,8 @@ pub fn descriptor() -> Descriptor {
         ),
         with(field("maxConcurrency", "Maximum Concurrency", FieldType::Integer, "Pacing", 2, "Requests in flight at once (1–64)."), json!(4), &[]),
         with(field("requestTimeoutSeconds", "Request Timeout (s)", FieldType::Number, "Pacing", 3, "Timeout of one HTTP request."), json!(30), &[]),
+        with(field("maxRetryWaitSeconds", "Maximum Retry Wait (s)", FieldType::Number, "Pacing", 5, "The longest one wait may last, whatever Slack's Retry-After says (a proxy or a bug may send days)."), json!(300), &[]),
+        with(field("maxResponseBytes", "Maximum Response Size (bytes)", FieldType::Integer, "Pacing", 6, "Answers larger than this fail without being read whole (checked against Content-Length first)."), json!(33_554_432), &[]),
         with(field("maxRetries", "Maximum Retries", FieldType::Integer, "Pacing", 4, "Retries of a throttled, failed or timed-out request before the record fails (retryable)."), json!(6), &[]),
         with(
             field("rateLimitTimeScale", "Rate Limit Time Scale", FieldType::Number, "Pacing", 5, "Slack's budgets run this many times faster (only for simulators run with --time-scale)."),

@@ -17,6 +17,7 @@ pub mod descriptor;
 pub mod groups;
 pub mod matching;
 pub mod pacing;
+pub mod retry_after;
 pub mod search;
 pub mod settings;
 pub mod slack_errors;

@@ -111,6 +111,9 @@ pub async fn lookup(client: &Client, id: UniqueIdentifier, key: &str) -> Result<
     Ok(resources.iter().find(|u| key_of_scim(u, id).as_deref() == Some(key)).and_then(|u| found(u, true)))
 }
 
+/// The most pages one list read may take (with `PAGE` users each), whatever the server says.
+pub const MAX_LIST_PAGES: usize = 1_000;
+
 /// Reads the user list into `index` when that is cheaper than looking `keys` up one by one.
 /// Keys it leaves unresolved are looked up per record (see [`lookup`]).
 pub async fn prepare(
@@ -123,20 +126,36 @@ pub async fn prepare(
     if idx.fresh() || keys.len() < 2 {
         return Ok(());
     }
-    // The first page tells the total; read the rest only if it costs fewer requests than lookups.
+    // The first page tells the total, frozen from then on: a server whose total keeps growing, that
+    // repeats a page, or that pages past the cap leaves the index incomplete (the keys are then looked
+    // up one by one) instead of paging for ever while the index is locked.
     let mut by_key = HashMap::new();
     let mut start = 1usize;
     let mut total = usize::MAX;
     let mut pages = 0usize;
-    while start <= total {
+    let mut last_first: Option<String> = None;
+    let mut page_len = PAGE;
+    let mut complete = false;
+    loop {
         let a = client
             .send(Method::GET, &format!("/Users?startIndex={start}&count={PAGE}"), None, Endpoint::List, true)
             .await?;
         pages += 1;
-        total = a.body.get("totalResults").and_then(Value::as_u64).unwrap_or(0) as usize;
+        if pages == 1 {
+            total = a.body.get("totalResults").and_then(Value::as_u64).unwrap_or(0) as usize;
+        }
         let resources = a.body.get("Resources").and_then(Value::as_array).cloned().unwrap_or_default();
         if resources.is_empty() {
+            complete = start > total;
             break;
+        }
+        let first = resources[0].get("id").and_then(Value::as_str).map(str::to_owned);
+        if first.is_some() && first == last_first {
+            break; // the same page again
+        }
+        last_first = first;
+        if pages == 1 {
+            page_len = resources.len();
         }
         for u in &resources {
             if let Some(k) = key_of_scim(u, id) {
@@ -147,7 +166,14 @@ pub async fn prepare(
             }
         }
         start += resources.len();
-        if pages == 1 && start <= total {
+        if start > total {
+            complete = true;
+            break;
+        }
+        if pages > total.div_ceil(page_len).min(MAX_LIST_PAGES) {
+            break; // more pages than the frozen total allows
+        }
+        if pages == 1 {
             let remaining_pages = (total - start).div_ceil(PAGE) + 1;
             let unresolved = keys.iter().filter(|k| !by_key.contains_key(*k)).count();
             if unresolved <= remaining_pages {
@@ -156,6 +182,10 @@ pub async fn prepare(
                 return Ok(());
             }
         }
+    }
+    if !complete {
+        idx.by_key.extend(by_key);
+        return Ok(());
     }
     idx.by_key = by_key;
     idx.built = Some(Instant::now());

@@ -100,6 +100,10 @@ pub struct Settings {
     pub max_concurrency: usize,
     pub request_timeout: Duration,
     pub max_retries: u32,
+    /// The longest single wait a `Retry-After` (or backoff) may impose.
+    pub max_retry_wait: Duration,
+    /// The largest answer body read; larger answers fail without being buffered.
+    pub max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -250,6 +254,8 @@ impl Settings {
             max_concurrency: get_num(s, "maxConcurrency", 4.0, 1.0, 64.0)? as usize,
             request_timeout: Duration::from_secs_f64(get_num(s, "requestTimeoutSeconds", 30.0, 0.1, 600.0)?),
             max_retries: get_num(s, "maxRetries", 6.0, 0.0, 50.0)? as u32,
+            max_retry_wait: Duration::from_secs_f64(get_num(s, "maxRetryWaitSeconds", 300.0, 0.0, 86_400.0)?),
+            max_response_bytes: get_num(s, "maxResponseBytes", 33_554_432.0, 1_024.0, 1_073_741_824.0)? as usize,
         })
     }
 

@@ -51,7 +51,9 @@ impl SlackError {
     /// The ABI error with kind, message and retry hint.
     pub fn to_error_info(&self) -> ErrorInfo {
         let (kind, hint) = classify(&self.code, self.status);
-        let ctx = self.context.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+        // Slack's context is `key=value` about ids and flags (`user=W123`); anything else might carry a
+        // value from the request and is left out of the message.
+        let ctx = self.context.as_deref().filter(|c| is_safe_context(c)).map(|c| format!(" ({c})")).unwrap_or_default();
         let mut e = ErrorInfo::new(kind, format!("Slack refused the request: {}{ctx}. {hint}", self.code))
             .with_code(self.code.clone());
         if self.retryable() {
@@ -62,6 +64,19 @@ impl SlackError {
         }
         e
     }
+}
+
+/// Whether a context suffix is Slack's `key=value` about ids and flags (no user-supplied text).
+fn is_safe_context(c: &str) -> bool {
+    c.len() <= 80
+        && c.split(',').all(|kv| {
+            kv.trim().split_once('=').is_some_and(|(k, v)| {
+                !k.is_empty()
+                    && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    && !v.is_empty()
+                    && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            })
+        })
 }
 
 /// The kind and the advice for a Slack error code.

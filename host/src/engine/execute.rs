@@ -52,7 +52,8 @@ pub(crate) struct Executor<'a> {
 /// the target asked for).
 fn backoff(attempts: u32, base: u64, max: u64, retry_after_ms: Option<u64>) -> i64 {
     let exp = base.saturating_mul(1u64 << attempts.saturating_sub(1).min(20)).min(max);
-    i64::try_from(exp.max(retry_after_ms.unwrap_or(0).div_ceil(1000))).unwrap_or(i64::MAX)
+    // What the target asked for counts, up to the same cap: a hostile Retry-After cannot park a record.
+    i64::try_from(exp.max(retry_after_ms.unwrap_or(0).div_ceil(1000).min(max))).unwrap_or(i64::MAX)
 }
 
 /// Puts `results` in the order of `records`, matching by source id (and object class). Repeated source
