@@ -13,10 +13,12 @@
  * 2. Call `conn_abi_version()` before anything else and refuse the connector when its major differs from
  *    `CONN_ABI_MAJOR`. Both sides then speak the lesser of the two minors.
  * 3. Fill a `ConnHostV1` and call `conn_plugin_entry()` for the connector's `ConnPluginV1` table. Refuse a
- *    table whose `struct_size` is below the v1.0 `sizeof(ConnPluginV1)` or whose required entries are
- *    NULL. Read a field added in a later minor only when `struct_size` covers it.
- * 4. Call `describe`, then `instance_new`, the operations (`test`, `provision`, `search`) and finally
- *    `instance_free`.
+ *    table whose `struct_size` is below the v1.0 size (`CONN_PLUGIN_V1_0_SIZE`) or whose required entries
+ *    are NULL. Read a field added in a later minor only when the negotiated minor has it and
+ *    `struct_size` covers it (copy the first `struct_size` bytes into a zeroed `ConnPluginV1`: the
+ *    missing entries then read as NULL).
+ * 4. Call `describe`, then `instance_new` (or, from 1.1, `instance_new_with_host`), the operations
+ *    (`test`, `provision`, `search`; from 1.1 `cancel` from another thread) and finally `instance_free`.
  *
  * Connectors built with the Rust SDK also export `conn_abi_layout_v1`. It is for Rust hosts only (it
  * returns an abi_stable type layout, to catch a table that drifted under the same version); other hosts
@@ -86,8 +88,18 @@ typedef struct ConnInstance ConnInstance;
 /**
  * Minor version of the connector ABI. Minors only append (table fields, optional operations, payload
  * fields); both sides use the lesser of the two.
+ *
+ * - 1.0: the first table (`struct_size` 64 on 64-bit targets).
+ * - 1.1: appends `cancel` and `instance_new_with_host` to `ConnPluginV1`; `ProvisionRequest` gains
+ *   `deadline_ms`.
  */
-#define CONN_ABI_MINOR 0
+#define CONN_ABI_MINOR 1
+
+/**
+ * `sizeof` the ABI 1.0 `ConnPluginV1` on 64-bit targets: a table whose `struct_size` is this has none of
+ * the fields 1.1 appended (hosts compare with `offsetof(ConnPluginV1, cancel)` on other targets).
+ */
+#define CONN_PLUGIN_V1_0_SIZE 64
 
 /**
  * The call succeeded: its outputs were written and `out_error` was left untouched.
@@ -322,6 +334,31 @@ typedef struct ConnPluginV1 {
    * Optional (NULL: unsupported). See `ConnOperationFn`.
    */
   ConnOperationFn search;
+  /**
+   * **ABI 1.1.** Asks every call in flight on `instance` to finish early. Optional: absent from a 1.0
+   * table (read it only when `struct_size >= offsetof(ConnPluginV1, cancel) + sizeof(void *)` and the
+   * negotiated minor is at least 1) or NULL.
+   *
+   * Returns at once; the calls in flight then return soon, each record not finished coming back
+   * `failed` with `retryable: true` (nothing more is sent for it). Calls made after `cancel` run
+   * normally. `instance` must be a live instance of this connector; a NULL, freed or foreign handle
+   * gets `CONN_ERR_INVALID_ARG`. Returns `CONN_OK` or `CONN_ERR_PANIC`. Thread-safe: meant to be
+   * called from another thread than the one blocked in `provision` (not from a signal handler).
+   */
+  int32_t (*cancel)(const ConnInstance *instance);
+  /**
+   * **ABI 1.1.** Like `instance_new`, with host services for this instance alone: the instance logs
+   * through `host->log` with `host->user_data` (copied; `host` is borrowed for the call only), so two
+   * hosts in one process never receive each other's logs. Optional (absent from a 1.0 table, see
+   * `cancel`); without it, instances log through the services given to `conn_plugin_entry`. `host`
+   * must not be NULL and must pass the same checks as in `conn_plugin_entry`; the other arguments,
+   * return codes and ownership are those of `instance_new`.
+   */
+  int32_t (*instance_new_with_host)(const struct ConnHostV1 *host,
+                                    const uint8_t *settings_json,
+                                    size_t settings_len,
+                                    ConnInstance **out_instance,
+                                    struct ConnBuf *out_error);
 } ConnPluginV1;
 
 /**

@@ -35,7 +35,7 @@ fn main() {
                 }
             })
             .collect();
-        let req = ProvisionRequest { v: 1, records };
+        let req = ProvisionRequest { v: 1, records, deadline_ms: None };
         inst.provision(&req).expect("warm-up");
         let calls = (200_000 / n).clamp(50, 20_000);
         let mut samples = Vec::with_capacity(calls);

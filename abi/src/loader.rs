@@ -193,6 +193,9 @@ impl CallError {
 pub struct LoadOptions {
     /// The oldest connector minor this host accepts (features it needs).
     pub min_minor: u16,
+    /// Behave as a host of this older minor (it announces it and never uses later entries): for testing
+    /// that connectors still serve older hosts. `None`: this crate's `CONN_ABI_MINOR`.
+    pub host_minor: Option<u16>,
 }
 
 /// The three entry points of a connector, as found in a library (or supplied by a test).
@@ -227,10 +230,40 @@ impl std::fmt::Debug for ConnectorLibrary {
 }
 
 /// Minimum table size for ABI v1.0: every field up to and including `search`.
-pub const TABLE_V1_0_SIZE: u32 = std::mem::size_of::<ConnPluginV1>() as u32;
+pub const TABLE_V1_0_SIZE: u32 = std::mem::offset_of!(ConnPluginV1, cancel) as u32;
 
-extern "C" fn host_log(_user_data: *mut c_void, level: i32, msg: *const u8, len: usize) {
+/// Where one instance's log lines go (ABI 1.1 `instance_new_with_host`): a sink of the host's choosing,
+/// or `tracing` with the instance's label (e.g. the connection's name).
+pub type LogSink = Arc<dyn Fn(i32, &str) + Send + Sync>;
+
+/// The `user_data` of an instance's own host services.
+struct InstanceLog {
+    label: String,
+    sink: Option<LogSink>,
+}
+
+extern "C" fn host_log(user_data: *mut c_void, level: i32, msg: *const u8, len: usize) {
     if msg.is_null() || len > CONN_MAX_INPUT_LEN {
+        return;
+    }
+    if !user_data.is_null() {
+        // SAFETY: a non-NULL `user_data` is only ever the `InstanceLog` this loader boxed for one instance
+        // (`open_with_log`), which lives until after that instance is freed, so it is valid here.
+        let ctx = unsafe { &*(user_data as *const InstanceLog) };
+        // SAFETY: `msg` is non-NULL and points to `len` readable bytes for the duration of the call (ABI).
+        let text = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(msg, len) });
+        if let Some(sink) = &ctx.sink {
+            sink(level, &text);
+            return;
+        }
+        let connection = ctx.label.as_str();
+        match level {
+            CONN_LOG_ERROR => tracing::error!(target: "connector", connection, "{text}"),
+            CONN_LOG_WARN => tracing::warn!(target: "connector", connection, "{text}"),
+            CONN_LOG_INFO => tracing::info!(target: "connector", connection, "{text}"),
+            CONN_LOG_DEBUG => tracing::debug!(target: "connector", connection, "{text}"),
+            _ => tracing::trace!(target: "connector", connection, "{text}"),
+        }
         return;
     }
     // SAFETY: `msg` is non-NULL and the ABI says it points to `len` readable bytes for the duration of the
@@ -319,12 +352,13 @@ impl ConnectorLibrary {
         options: LoadOptions,
     ) -> Result<Arc<Self>, LoadError> {
         let connector_abi = split_version((entry.abi_version)());
-        let negotiated_minor = negotiate(path, connector_abi, (CONN_ABI_MAJOR, CONN_ABI_MINOR), options.min_minor)?;
+        let host_minor = options.host_minor.unwrap_or(CONN_ABI_MINOR).min(CONN_ABI_MINOR);
+        let negotiated_minor = negotiate(path, connector_abi, (CONN_ABI_MAJOR, host_minor), options.min_minor)?;
 
         let host = ConnHostV1 {
             struct_size: std::mem::size_of::<ConnHostV1>() as u32,
             abi_major: CONN_ABI_MAJOR,
-            abi_minor: CONN_ABI_MINOR,
+            abi_minor: host_minor,
             user_data: std::ptr::null_mut(),
             log: Some(host_log),
         };
@@ -362,9 +396,24 @@ impl ConnectorLibrary {
                 ),
             });
         }
-        // SAFETY: `struct_size` covers every v1.0 field, so the whole `ConnPluginV1` is in bounds, and the
-        // table is static (ABI contract), so borrowing it for `'static` is sound.
-        let table: &'static ConnPluginV1 = unsafe { &*table_ptr };
+        // Copy the connector's table: only its first `struct_size` bytes are its own (a 1.0 table is shorter
+        // than ours), the rest stay zero, which reads as NULL entries. Fields of a minor the negotiation did
+        // not reach are dropped too.
+        let mut copy = std::mem::MaybeUninit::<ConnPluginV1>::zeroed();
+        let n = (struct_size as usize).min(std::mem::size_of::<ConnPluginV1>());
+        // SAFETY: the source is the connector's static table, readable for `struct_size >= n` bytes (ABI
+        // contract); the destination is a local of `size_of::<ConnPluginV1>() >= n` bytes; they do not
+        // overlap.
+        unsafe { std::ptr::copy_nonoverlapping(table_ptr as *const u8, copy.as_mut_ptr() as *mut u8, n) };
+        // SAFETY: every field of `ConnPluginV1` is an integer or an `Option` of a function pointer, for which
+        // all-zero bytes (and the connector's bytes, by the ABI) are valid values.
+        let mut copy = unsafe { copy.assume_init() };
+        if negotiated_minor < 1 {
+            copy.cancel = None;
+            copy.instance_new_with_host = None;
+        }
+        // One small allocation per loaded library, which is never unloaded.
+        let table: &'static ConnPluginV1 = Box::leak(Box::new(copy));
         for (name, present) in [
             ("buf_free", table.buf_free.is_some()),
             ("describe", table.describe.is_some()),
@@ -555,7 +604,40 @@ impl ConnectorLibrary {
         })?;
         let ptr = NonNull::new(handle)
             .ok_or_else(|| CallError::BadResponse("instance_new returned OK but no instance".into()))?;
-        Ok(Instance { lib: Arc::clone(self), ptr })
+        Ok(Instance { lib: Arc::clone(self), ptr, log: None })
+    }
+
+    /// Opens an instance whose log lines go to `sink`, or with `sink` `None` to `tracing` labelled
+    /// `label` (ABI 1.1 `instance_new_with_host`, so two instances never mix their logs). With a 1.0
+    /// connector it falls back to [`open`](Self::open) (logs through the library-wide services).
+    pub fn open_with_log(
+        self: &Arc<Self>,
+        settings: &TargetSettings,
+        label: &str,
+        sink: Option<LogSink>,
+    ) -> Result<Instance, CallError> {
+        let Some(new) = self.table.instance_new_with_host else {
+            return self.open(settings);
+        };
+        let json = serde_json::to_vec(settings).map_err(|e| CallError::Encode(e.to_string()))?;
+        let ctx = Box::new(InstanceLog { label: label.to_owned(), sink });
+        let user_data = &*ctx as *const InstanceLog as *mut c_void;
+        let host = ConnHostV1 {
+            struct_size: std::mem::size_of::<ConnHostV1>() as u32,
+            abi_major: CONN_ABI_MAJOR,
+            abi_minor: CONN_ABI_MINOR,
+            user_data,
+            log: Some(host_log),
+        };
+        let mut handle: *mut ConnInstance = std::ptr::null_mut();
+        self.call_raw(|_out, err| {
+            // SAFETY: `host` and the settings are borrowed for the call; handle and err are valid out
+            // pointers; `user_data` stays valid until the instance is freed (it is kept in `Instance`).
+            unsafe { new(&host, json.as_ptr(), json.len(), &mut handle, err) }
+        })?;
+        let ptr = NonNull::new(handle)
+            .ok_or_else(|| CallError::BadResponse("instance_new_with_host returned OK but no instance".into()))?;
+        Ok(Instance { lib: Arc::clone(self), ptr, log: Some(ctx) })
     }
 }
 
@@ -564,6 +646,9 @@ impl ConnectorLibrary {
 pub struct Instance {
     lib: Arc<ConnectorLibrary>,
     ptr: NonNull<ConnInstance>,
+    /// The instance's own log services (ABI 1.1), freed after the instance (fields drop after `drop`).
+    #[allow(dead_code)] // kept alive for the connector, which holds a pointer to it
+    log: Option<Box<InstanceLog>>,
 }
 
 // SAFETY: ABI v1 rule 5: instances are internally synchronised and may be called from any thread.
@@ -637,6 +722,27 @@ impl Instance {
     /// Reads one page of target objects.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchPage, CallError> {
         self.call(Operation::Search, request)
+    }
+
+    /// Whether the connector can be asked to cancel (ABI 1.1 `cancel`, negotiated).
+    pub fn can_cancel(&self) -> bool {
+        self.lib.table.cancel.is_some()
+    }
+
+    /// Asks every call in flight on this instance to finish early (ABI 1.1). Returns `Ok(false)` when the
+    /// connector does not offer `cancel` (a 1.0 connector): the calls then run to their deadline.
+    pub fn cancel(&self) -> Result<bool, CallError> {
+        let Some(cancel) = self.lib.table.cancel else { return Ok(false) };
+        // SAFETY: the instance is live (we own it and do not free it during this call); `cancel` is
+        // thread-safe by the ABI.
+        match unsafe { cancel(self.ptr.as_ptr()) } {
+            CONN_OK => Ok(true),
+            CONN_ERR_PANIC => Err(CallError::Panic("in cancel".into())),
+            CONN_ERR_INVALID_ARG => {
+                Err(CallError::InvalidArgument(ErrorInfo::new(ErrorKind::Other, "cancel refused the instance")))
+            }
+            status => Err(CallError::UnknownStatus { status, message: String::new() }),
+        }
     }
 }
 

@@ -391,12 +391,17 @@ pub struct ProvisionRequest {
     /// The records, applied in order (users before the groups that reference them).
     #[serde(default)]
     pub records: Vec<Record>,
+    /// The call's time budget in milliseconds, from when the connector receives it (added in ABI 1.1,
+    /// ignored by 1.0 connectors). Records not finished by then come back `failed` with kind `timeout`
+    /// and `retryable`; absent means no deadline beyond the connector's own timeouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 impl Default for ProvisionRequest {
     /// Empty, with `v` = [`PAYLOAD_VERSION`].
     fn default() -> Self {
-        ProvisionRequest { v: PAYLOAD_VERSION, records: Vec::new() }
+        ProvisionRequest { v: PAYLOAD_VERSION, records: Vec::new(), deadline_ms: None }
     }
 }
 

@@ -11,10 +11,12 @@
 //! 2. Call `conn_abi_version()` before anything else and refuse the connector when its major differs from
 //!    `CONN_ABI_MAJOR`. Both sides then speak the lesser of the two minors.
 //! 3. Fill a `ConnHostV1` and call `conn_plugin_entry()` for the connector's `ConnPluginV1` table. Refuse a
-//!    table whose `struct_size` is below the v1.0 `sizeof(ConnPluginV1)` or whose required entries are
-//!    NULL. Read a field added in a later minor only when `struct_size` covers it.
-//! 4. Call `describe`, then `instance_new`, the operations (`test`, `provision`, `search`) and finally
-//!    `instance_free`.
+//!    table whose `struct_size` is below the v1.0 size (`CONN_PLUGIN_V1_0_SIZE`) or whose required entries
+//!    are NULL. Read a field added in a later minor only when the negotiated minor has it and
+//!    `struct_size` covers it (copy the first `struct_size` bytes into a zeroed `ConnPluginV1`: the
+//!    missing entries then read as NULL).
+//! 4. Call `describe`, then `instance_new` (or, from 1.1, `instance_new_with_host`), the operations
+//!    (`test`, `provision`, `search`; from 1.1 `cancel` from another thread) and finally `instance_free`.
 //!
 //! Connectors built with the Rust SDK also export `conn_abi_layout_v1`. It is for Rust hosts only (it
 //! returns an abi_stable type layout, to catch a table that drifted under the same version); other hosts
@@ -73,7 +75,15 @@ use std::ffi::c_void;
 pub const CONN_ABI_MAJOR: u16 = 1;
 /// Minor version of the connector ABI. Minors only append (table fields, optional operations, payload
 /// fields); both sides use the lesser of the two.
-pub const CONN_ABI_MINOR: u16 = 0;
+///
+/// - 1.0: the first table (`struct_size` 64 on 64-bit targets).
+/// - 1.1: appends `cancel` and `instance_new_with_host` to `ConnPluginV1`; `ProvisionRequest` gains
+///   `deadline_ms`.
+pub const CONN_ABI_MINOR: u16 = 1;
+
+/// `sizeof` the ABI 1.0 `ConnPluginV1` on 64-bit targets: a table whose `struct_size` is this has none of
+/// the fields 1.1 appended (hosts compare with `offsetof(ConnPluginV1, cancel)` on other targets).
+pub const CONN_PLUGIN_V1_0_SIZE: u32 = 64;
 
 /// The call succeeded: its outputs were written and `out_error` was left untouched.
 pub const CONN_OK: i32 = 0;
@@ -290,6 +300,31 @@ pub struct ConnPluginV1 {
         ) -> i32,
     >)]
     pub search: ConnOperationFn,
+    /// **ABI 1.1.** Asks every call in flight on `instance` to finish early. Optional: absent from a 1.0
+    /// table (read it only when `struct_size >= offsetof(ConnPluginV1, cancel) + sizeof(void *)` and the
+    /// negotiated minor is at least 1) or NULL.
+    ///
+    /// Returns at once; the calls in flight then return soon, each record not finished coming back
+    /// `failed` with `retryable: true` (nothing more is sent for it). Calls made after `cancel` run
+    /// normally. `instance` must be a live instance of this connector; a NULL, freed or foreign handle
+    /// gets `CONN_ERR_INVALID_ARG`. Returns `CONN_OK` or `CONN_ERR_PANIC`. Thread-safe: meant to be
+    /// called from another thread than the one blocked in `provision` (not from a signal handler).
+    pub cancel: Option<unsafe extern "C" fn(instance: *const ConnInstance) -> i32>,
+    /// **ABI 1.1.** Like `instance_new`, with host services for this instance alone: the instance logs
+    /// through `host->log` with `host->user_data` (copied; `host` is borrowed for the call only), so two
+    /// hosts in one process never receive each other's logs. Optional (absent from a 1.0 table, see
+    /// `cancel`); without it, instances log through the services given to `conn_plugin_entry`. `host`
+    /// must not be NULL and must pass the same checks as in `conn_plugin_entry`; the other arguments,
+    /// return codes and ownership are those of `instance_new`.
+    pub instance_new_with_host: Option<
+        unsafe extern "C" fn(
+            host: *const ConnHostV1,
+            settings_json: *const u8,
+            settings_len: usize,
+            out_instance: *mut *mut ConnInstance,
+            out_error: *mut ConnBuf,
+        ) -> i32,
+    >,
 }
 
 /// The type of `conn_abi_version`, for hosts that look the symbol up at run time (`dlsym`).
@@ -333,8 +368,11 @@ extern "C" {
 const _: () = {
     assert!(std::mem::size_of::<ConnBuf>() == 24);
     assert!(std::mem::size_of::<ConnHostV1>() == 24);
-    assert!(std::mem::size_of::<ConnPluginV1>() == 64);
+    assert!(std::mem::size_of::<ConnPluginV1>() == 80);
     assert!(std::mem::offset_of!(ConnPluginV1, buf_free) == 8);
     assert!(std::mem::offset_of!(ConnPluginV1, provision) == 48);
     assert!(std::mem::offset_of!(ConnPluginV1, search) == 56);
+    // ABI 1.1 appended these; the v1.0 table ends where `cancel` starts.
+    assert!(std::mem::offset_of!(ConnPluginV1, cancel) == CONN_PLUGIN_V1_0_SIZE as usize);
+    assert!(std::mem::offset_of!(ConnPluginV1, instance_new_with_host) == 72);
 };

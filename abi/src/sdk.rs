@@ -59,10 +59,36 @@ pub trait Connector: Send + Sync + Sized + 'static {
         let _ = request;
         Err(ConnectorError::Unsupported("search".to_owned()))
     }
+
+    /// ABI 1.1: asks every call in flight to finish early (called from another thread than the calls).
+    /// The calls then return soon, their unfinished records failed and retryable. Does nothing unless
+    /// overridden.
+    fn cancel(&self) {}
+}
+
+/// The instances this library created and has not freed: every entry point that takes an instance
+/// checks its handle here first, so a freed or foreign handle is an error, not undefined behaviour.
+static INSTANCES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<usize>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn instances() -> std::sync::MutexGuard<'static, std::collections::HashSet<usize>> {
+    match INSTANCES.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Whether `instance` is a live instance of this library.
+fn is_live(instance: *const ConnInstance) -> bool {
+    !instance.is_null() && instances().contains(&(instance as usize))
+}
+
+fn not_live() -> (i32, ErrorInfo) {
+    invalid("instance is NULL, freed, or not an instance of this connector")
 }
 
 /// Host services as copied from `ConnHostV1`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, Default)]
 struct HostServices {
     user_data: usize,
     log: Option<extern "C" fn(*mut c_void, i32, *const u8, usize)>,
@@ -103,19 +129,22 @@ impl Level {
     }
 }
 
-/// Sends log lines to the host's log callback (if it gave one). Cheap to clone; any thread.
+/// Sends log lines to the host's log callback (if it gave one): the instance's own (ABI 1.1
+/// `instance_new_with_host`) or else the one given to `conn_plugin_entry`. Cheap to copy; any thread.
 ///
 /// Never log secrets through it: the host writes these lines to its logs.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Logger;
+pub struct Logger {
+    services: Option<HostServices>,
+}
 
 impl Logger {
     /// Logs `msg` at `level`.
     pub fn log(&self, level: Level, msg: &str) {
-        let host = match HOST.read() {
+        let host = self.services.or_else(|| match HOST.read() {
             Ok(guard) => *guard,
             Err(poisoned) => *poisoned.into_inner(),
-        };
+        });
         if let Some(HostServices { user_data, log: Some(log) }) = host {
             log(user_data as *mut c_void, level.code(), msg.as_ptr(), msg.len());
         }
@@ -152,7 +181,7 @@ pub const fn abi_version() -> u32 {
 /// Storing the `test`, `provision` and `search` parameters in [`ConnOperationFn`] fields also checks, at
 /// compile time, that the alias is exactly the signature spelt out here.
 #[doc(hidden)]
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)] // one argument per table entry
 pub const fn table(
     buf_free: unsafe extern "C" fn(*mut ConnBuf),
     describe: unsafe extern "C" fn(*mut ConnBuf, *mut ConnBuf) -> i32,
@@ -161,6 +190,14 @@ pub const fn table(
     test: unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32,
     provision: unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32,
     search: unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32,
+    cancel: unsafe extern "C" fn(*const ConnInstance) -> i32,
+    instance_new_with_host: unsafe extern "C" fn(
+        *const ConnHostV1,
+        *const u8,
+        usize,
+        *mut *mut ConnInstance,
+        *mut ConnBuf,
+    ) -> i32,
 ) -> ConnPluginV1 {
     ConnPluginV1 {
         struct_size: std::mem::size_of::<ConnPluginV1>() as u32,
@@ -173,6 +210,32 @@ pub const fn table(
         test: Some(test),
         provision: Some(provision),
         search: Some(search),
+        cancel: Some(cancel),
+        instance_new_with_host: Some(instance_new_with_host),
+    }
+}
+
+/// The table as [`table`] built it (the current minor).
+#[doc(hidden)]
+pub const fn table_as_is(full: ConnPluginV1) -> ConnPluginV1 {
+    full
+}
+
+/// `(major << 16) | minor` of ABI 1.0, for [`table_v1_0`].
+pub const fn abi_version_1_0() -> u32 {
+    (CONN_ABI_MAJOR as u32) << 16
+}
+
+/// The table an ABI **1.0** connector exports (`struct_size` of the 1.0 table, minor 0, none of the
+/// 1.1 entries), for testing hosts against a connector built before 1.1 (`export_connector!(T, abi_1_0)`).
+#[doc(hidden)]
+pub const fn table_v1_0(full: ConnPluginV1) -> ConnPluginV1 {
+    ConnPluginV1 {
+        struct_size: CONN_PLUGIN_V1_0_SIZE,
+        abi_minor: 0,
+        cancel: None,
+        instance_new_with_host: None,
+        ..full
     }
 }
 
@@ -198,10 +261,7 @@ pub unsafe fn plugin_entry(
         // `struct_size` bytes; the v1.0 fields read below exist in every version of the struct, and the
         // reference does not outlive this call.
         let h = unsafe { &*host };
-        if h.abi_major != CONN_ABI_MAJOR || (h.struct_size as usize) < HOST_V1_MIN_SIZE {
-            return CONN_ERR_ABI_MISMATCH;
-        }
-        let services = HostServices { user_data: h.user_data as usize, log: h.log };
+        let Some(services) = host_services(h) else { return CONN_ERR_ABI_MISMATCH };
         match HOST.write() {
             Ok(mut guard) => *guard = Some(services),
             Err(poisoned) => *poisoned.into_inner() = Some(services),
@@ -211,6 +271,14 @@ pub unsafe fn plugin_entry(
         CONN_OK
     }));
     result.unwrap_or(CONN_ERR_PANIC)
+}
+
+/// The services of a host struct, or `None` when its major or size is wrong.
+fn host_services(h: &ConnHostV1) -> Option<HostServices> {
+    if h.abi_major != CONN_ABI_MAJOR || (h.struct_size as usize) < HOST_V1_MIN_SIZE {
+        return None;
+    }
+    Some(HostServices { user_data: h.user_data as usize, log: h.log })
 }
 
 /// `buf_free`: releases a buffer this library allocated and resets it.
@@ -380,8 +448,9 @@ pub unsafe fn instance_new<C: Connector>(
         }
         // SAFETY: the caller promises `settings` is NULL or points to `len` readable bytes for this call.
         let settings: TargetSettings = unsafe { parse_input(settings, len, "target settings") }?;
-        let instance = C::open(settings, Logger).map_err(map_error)?;
+        let instance = C::open(settings, Logger::default()).map_err(map_error)?;
         let handle = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
+        instances().insert(handle as usize);
         // SAFETY: `out_instance` is non-NULL and the caller promises it is writable.
         unsafe { *out_instance = handle };
         Ok(())
@@ -390,19 +459,91 @@ pub unsafe fn instance_new<C: Connector>(
     unsafe { guarded(out_error, run) }
 }
 
-/// `instance_free`.
+/// `instance_new_with_host` (ABI 1.1): an instance that logs through `host`'s services alone.
 ///
 /// # Safety
-/// `instance` must be NULL or come from `instance_new::<C>` of this library, not yet freed, with no
-/// call in flight.
+/// `host` must be NULL or point to a readable `ConnHostV1` of at least `host.struct_size` bytes;
+/// `settings` NULL or `len` readable bytes; the out pointers NULL or writable.
+#[doc(hidden)]
+pub unsafe fn instance_new_with_host<C: Connector>(
+    host: *const ConnHostV1,
+    settings: *const u8,
+    len: usize,
+    out_instance: *mut *mut ConnInstance,
+    out_error: *mut ConnBuf,
+) -> i32 {
+    let run = || {
+        if host.is_null() {
+            return Err(invalid("host is NULL"));
+        }
+        // SAFETY: `host` is non-NULL and the caller promises a readable `ConnHostV1` of at least its
+        // `struct_size` bytes; only v1.0 fields are read, and the reference ends with this call.
+        let services = host_services(unsafe { &*host }).ok_or_else(|| {
+            (
+                CONN_ERR_ABI_MISMATCH,
+                ErrorInfo::new(ErrorKind::Configuration, "host ABI major or struct_size not supported"),
+            )
+        })?;
+        if out_instance.is_null() {
+            return Err(invalid("out_instance is NULL"));
+        }
+        // SAFETY: the caller promises `settings` is NULL or points to `len` readable bytes for this call.
+        let settings: TargetSettings = unsafe { parse_input(settings, len, "target settings") }?;
+        let instance = C::open(settings, Logger { services: Some(services) }).map_err(map_error)?;
+        let handle = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
+        instances().insert(handle as usize);
+        // SAFETY: `out_instance` is non-NULL and the caller promises it is writable.
+        unsafe { *out_instance = handle };
+        Ok(())
+    };
+    // SAFETY: `guarded` needs `out_error` NULL or writable, which the caller promises.
+    unsafe { guarded(out_error, run) }
+}
+
+/// `cancel` (ABI 1.1).
+///
+/// # Safety
+/// `instance` may be anything: it is used only if it is a live instance of `C` from this library, which
+/// the caller must not free while this call runs.
+#[doc(hidden)]
+pub unsafe fn cancel<C: Connector>(instance: *const ConnInstance) -> i32 {
+    if !is_live(instance) {
+        return CONN_ERR_INVALID_ARG;
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the handle is in the live set, so it came from `Box::<C>::into_raw` in this library and
+        // is not freed (the caller does not free it during this call); `C: Sync`.
+        let connector = unsafe { &*(instance as *const C) };
+        connector.cancel();
+    }));
+    if result.is_ok() {
+        CONN_OK
+    } else {
+        CONN_ERR_PANIC
+    }
+}
+
+/// `instance_free`. A NULL, already freed or foreign handle is ignored.
+///
+/// # Safety
+/// No call may be in flight on `instance`.
 #[doc(hidden)]
 pub unsafe fn instance_free<C: Connector>(instance: *mut ConnInstance) {
-    if instance.is_null() {
-        return;
+    // A NULL, freed or foreign handle is ignored: freeing it would be undefined behaviour.
+    {
+        let mut live = instances();
+        if instance.is_null() || !live.remove(&(instance as usize)) {
+            return;
+        }
+        if live.is_empty() {
+            // Give the set's memory back once no instance is left (leak checkers see a clean exit).
+            live.shrink_to_fit();
+        }
     }
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the caller promises the pointer came from `Box::<C>::into_raw` in `instance_new::<C>`, is
-        // not freed yet and has no call in flight, so rebuilding the box and dropping it frees it exactly once.
+        // SAFETY: the handle was in the live set (and is now removed from it), so it came from
+        // `Box::<C>::into_raw` in this library and was not freed; no call is in flight (caller contract),
+        // so rebuilding the box and dropping it frees it exactly once.
         drop(unsafe { Box::from_raw(instance as *mut C) });
     }));
 }
@@ -422,8 +563,8 @@ pub unsafe fn operation<C: Connector, Req: DeserializeOwned + Versioned, Resp: S
     op: fn(&C, Req) -> Result<Resp, ConnectorError>,
 ) -> i32 {
     let run = || {
-        if instance.is_null() {
-            return Err(invalid("instance is NULL"));
+        if !is_live(instance) {
+            return Err(not_live());
         }
         if out.is_null() {
             return Err(invalid("out_response is NULL"));
@@ -481,6 +622,14 @@ pub fn op_search<C: Connector>(c: &C, r: SearchRequest) -> Result<SearchPage, Co
 #[macro_export]
 macro_rules! export_connector {
     ($ty:ty) => {
+        $crate::export_connector!(@export $ty, $crate::sdk::abi_version(), $crate::sdk::table_as_is);
+    };
+    // A connector as an ABI 1.0 build would export it (1.0 table and version): for testing hosts
+    // against connectors built before 1.1.
+    ($ty:ty, abi_1_0) => {
+        $crate::export_connector!(@export $ty, $crate::sdk::abi_version_1_0(), $crate::sdk::table_v1_0);
+    };
+    (@export $ty:ty, $version:expr, $shape:expr) => {
         #[allow(unsafe_code)]
         const _: () = {
             use $crate::raw::{ConnBuf, ConnHostV1, ConnInstance, ConnPluginV1};
@@ -549,7 +698,25 @@ macro_rules! export_connector {
                 unsafe { $crate::sdk::operation::<$ty, _, _>(i, p, n, out, err, $crate::sdk::op_search::<$ty>) }
             }
 
-            static __CONN_TABLE: ConnPluginV1 = $crate::sdk::table(
+            unsafe extern "C" fn __conn_cancel(i: *const ConnInstance) -> i32 {
+                // SAFETY: `sdk::cancel` uses the handle only if it is a live `$ty` of this library, and the
+                // C caller does not free it during the call (the `cancel` contract).
+                unsafe { $crate::sdk::cancel::<$ty>(i) }
+            }
+            unsafe extern "C" fn __conn_instance_new_with_host(
+                h: *const ConnHostV1,
+                p: *const u8,
+                n: usize,
+                out: *mut *mut ConnInstance,
+                err: *mut ConnBuf,
+            ) -> i32 {
+                // SAFETY: the C caller passes NULL or a readable host struct, NULL or `n` readable bytes,
+                // and NULL or writable outputs (the `instance_new_with_host` contract), which is what
+                // `sdk::instance_new_with_host` requires.
+                unsafe { $crate::sdk::instance_new_with_host::<$ty>(h, p, n, out, err) }
+            }
+
+            static __CONN_TABLE: ConnPluginV1 = ($shape)($crate::sdk::table(
                 __conn_buf_free,
                 __conn_describe,
                 __conn_instance_new,
@@ -557,12 +724,14 @@ macro_rules! export_connector {
                 __conn_test,
                 __conn_provision,
                 __conn_search,
-            );
+                __conn_cancel,
+                __conn_instance_new_with_host,
+            ));
 
             /// Returns `(major << 16) | minor`. Pure.
             #[no_mangle]
             extern "C" fn conn_abi_version() -> u32 {
-                $crate::sdk::abi_version()
+                $version
             }
 
             /// Returns the connector's static table after checking the host's.

@@ -36,7 +36,7 @@ fn user(id: &str) -> Record {
 }
 
 fn batch(n: usize) -> ProvisionRequest {
-    ProvisionRequest { v: 1, records: (0..n).map(|i| user(&format!("u{i}"))).collect() }
+    ProvisionRequest { v: 1, records: (0..n).map(|i| user(&format!("u{i}"))).collect(), deadline_ms: None }
 }
 
 fn empty() -> ConnBuf {
@@ -243,6 +243,7 @@ fn concurrent_calls_on_one_instance() {
                     let req = ProvisionRequest {
                         v: 1,
                         records: (0..10).map(|i| user(&format!("t{t}-r{round}-{i}"))).collect(),
+                        deadline_ms: None,
                     };
                     let r = inst.provision(&req).unwrap();
                     assert_eq!(r.results.len(), 10);

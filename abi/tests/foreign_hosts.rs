@@ -14,16 +14,18 @@ fn run(cmd: &mut Command, what: &str) -> String {
     stdout
 }
 
-/// Compiles tests/c/host.c with the strict flags; returns the binary path.
-pub fn build_c_host() -> std::path::PathBuf {
+/// Compiles tests/c/host.c with the strict flags (plus `defines`); returns the binary path.
+pub fn build_c_host(name: &str, defines: &[&str]) -> std::path::PathBuf {
     let root = common::workspace_root();
-    let bin = common::artifact_dir().join("c-host");
+    let bin = common::artifact_dir().join(name);
     run(
         Command::new("gcc")
-            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-I"])
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+            .args(defines)
+            .arg("-I")
             .arg(root.join("include"))
             .arg(root.join("tests/c/host.c"))
-            .arg("-ldl")
+            .args(["-ldl", "-lpthread"])
             .arg("-o")
             .arg(&bin),
         "gcc tests/c/host.c",
@@ -31,20 +33,32 @@ pub fn build_c_host() -> std::path::PathBuf {
     bin
 }
 
-#[test]
-fn c_host_under_valgrind() {
-    let bin = build_c_host();
-    let lib = common::cdylib("fake_connector");
-    let out = run(
+fn valgrind_fake(bin: &std::path::Path, lib: &std::path::Path) -> String {
+    run(
         Command::new("valgrind")
             .args(["-q", "--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite,possible"])
-            .arg(&bin)
+            .arg(bin)
             .arg("fake")
-            .arg(&lib)
+            .arg(lib)
             .env("RUST_BACKTRACE", "0"),
         "valgrind c-host (is valgrind installed? apt-get install -y valgrind)",
-    );
-    assert!(out.contains(" passed, 0 failed"), "{out}");
+    )
+}
+
+/// The 1.1 C host against a 1.1 connector (cancel, per-instance logs, handles) and a 1.0 one; a host
+/// written for 1.0 against the 1.1 connector. All under valgrind.
+#[test]
+fn c_host_under_valgrind_both_abi_directions() {
+    let host_1_1 = build_c_host("c-host", &[]);
+    let host_1_0 = build_c_host("c-host-1-0", &["-DHOST_ABI_1_0"]);
+    for (bin, lib) in [
+        (&host_1_1, common::cdylib("fake_connector")),
+        (&host_1_1, common::cdylib("fake_connector_1_0")),
+        (&host_1_0, common::cdylib("fake_connector")),
+    ] {
+        let out = valgrind_fake(bin, &lib);
+        assert!(out.contains(" passed, 0 failed"), "{} with {}: {out}", bin.display(), lib.display());
+    }
 }
 
 #[test]
@@ -62,14 +76,17 @@ fn java_host_through_jna() {
             .arg(root.join("tests/java/ConnHost.java")),
         "javac ConnHost.java",
     );
-    let out = run(
-        Command::new("java")
-            .arg("-cp")
-            .arg(format!("{}:{}", jna.display(), classes.display()))
-            .arg("ConnHost")
-            .arg(common::cdylib("fake_connector"))
-            .env("RUST_BACKTRACE", "0"),
-        "java ConnHost",
-    );
-    assert!(out.contains(" passed, 0 failed"), "{out}");
+    // The 1.1 Java host with a 1.1 connector (cancel) and with a 1.0 connector.
+    for lib in ["fake_connector", "fake_connector_1_0"] {
+        let out = run(
+            Command::new("java")
+                .arg("-cp")
+                .arg(format!("{}:{}", jna.display(), classes.display()))
+                .arg("ConnHost")
+                .arg(common::cdylib(lib))
+                .env("RUST_BACKTRACE", "0"),
+            "java ConnHost",
+        );
+        assert!(out.contains(" passed, 0 failed"), "{lib}: {out}");
+    }
 }

@@ -98,9 +98,25 @@ unsafe extern "C" fn se<C: Connector>(
     unsafe { sdk::operation::<C, _, _>(i, p, n, o, e, sdk::op_search::<C>) }
 }
 
-/// The v1.0 table of an in-process connector `C`.
+unsafe extern "C" fn ca<C: Connector>(i: *const ConnInstance) -> i32 {
+    // SAFETY: `sdk::cancel` accepts any handle; the loader does not free it during the call.
+    unsafe { sdk::cancel::<C>(i) }
+}
+unsafe extern "C" fn nh<C: Connector>(
+    h: *const ConnHostV1,
+    p: *const u8,
+    n: usize,
+    o: *mut *mut ConnInstance,
+    e: *mut ConnBuf,
+) -> i32 {
+    // SAFETY: the loader passes a readable host struct, `n` readable bytes at `p` and writable outputs.
+    unsafe { sdk::instance_new_with_host::<C>(h, p, n, o, e) }
+}
+
+/// The table of an in-process connector `C`.
 const fn table_of<C: Connector>() -> ConnPluginV1 {
-    sdk::table(bf, de::<C>, nw::<C>, fr::<C>, te::<C>, pr::<C>, se::<C>)
+    // An ABI 1.0 table (the in-process connectors here say 1.0; abi_1_1.rs tests 1.1 with real libraries).
+    sdk::table_v1_0(sdk::table(bf, de::<C>, nw::<C>, fr::<C>, te::<C>, pr::<C>, se::<C>, ca::<C>, nh::<C>))
 }
 
 /// A connector whose descriptor speaks a payload version this host does not know.
@@ -311,7 +327,7 @@ fn same_version_loads_and_round_trips() {
         members: vec![],
         previous_members: None,
     };
-    let resp = inst.provision(&ProvisionRequest { v: 1, records: vec![rec] }).unwrap();
+    let resp = inst.provision(&ProvisionRequest { v: 1, records: vec![rec], deadline_ms: None }).unwrap();
     assert_eq!(resp.results[0].outcome, Outcome::Unchanged);
     assert!(matches!(
         inst.search(&SearchRequest {
@@ -361,7 +377,7 @@ fn major_mismatch_is_refused_before_any_other_connector_code_runs() {
 
 #[test]
 fn minor_too_old_is_refused() {
-    let err = load_opts(v1_0, e_must_not_run, None, LoadOptions { min_minor: 1 }).unwrap_err();
+    let err = load_opts(v1_0, e_must_not_run, None, LoadOptions { min_minor: 1, ..Default::default() }).unwrap_err();
     assert!(matches!(err, LoadError::MinorTooOld { .. }), "{err}");
 }
 
@@ -504,7 +520,8 @@ fn frozen_v1_table_layout() {
     // A host built now accepts a connector built at the freeze, and the other way round.
     connector_abi::layout::check(current, frozen).unwrap();
     connector_abi::layout::check(frozen, current).unwrap();
-    assert_eq!(std::mem::size_of::<frozen::ConnPluginV1>(), std::mem::size_of::<ConnPluginV1>());
+    assert_eq!(std::mem::size_of::<frozen::ConnPluginV1>(), CONN_PLUGIN_V1_0_SIZE as usize);
+    assert_eq!(std::mem::offset_of!(ConnPluginV1, cancel), CONN_PLUGIN_V1_0_SIZE as usize, "1.1 only appends");
     // The operation fields have the frozen type (this fails to compile otherwise).
     type FrozenOp =
         Option<unsafe extern "C" fn(*const ConnInstance, *const u8, usize, *mut ConnBuf, *mut ConnBuf) -> i32>;

@@ -64,7 +64,8 @@ fn provision(inst: &connector_abi::Instance, records: Vec<Record>, batch: usize)
     let t = Instant::now();
     let mut out = Vec::new();
     for chunk in records.chunks(batch) {
-        let r = inst.provision(&ProvisionRequest { v: 1, records: chunk.to_vec() }).expect("provision");
+        let r =
+            inst.provision(&ProvisionRequest { v: 1, records: chunk.to_vec(), deadline_ms: None }).expect("provision");
         out.extend(r.results);
     }
     (out, t.elapsed().as_secs_f64())

@@ -6,10 +6,58 @@ use crate::Connection;
 use connector_abi::payload::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Why a batch stopped before every record finished.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// The request's `deadline_ms` passed.
+    Deadline,
+    /// The host called `cancel`.
+    Cancelled,
+}
+
+impl Stop {
+    fn error(self) -> ErrorInfo {
+        match self {
+            Stop::Deadline => ErrorInfo::new(
+                ErrorKind::Timeout,
+                "the record did not finish before the call's deadline (the channel's timeout_seconds); it will be retried",
+            )
+            .retryable(),
+            Stop::Cancelled => {
+                ErrorInfo::new(ErrorKind::Other, "cancelled by the host before the record finished; it will be retried")
+                    .retryable()
+            }
+        }
+    }
+}
+
+/// Resolves when the deadline passes or the host cancels, whichever comes first.
+async fn stop_signal(deadline: Option<Instant>, mut cancel: tokio::sync::watch::Receiver<u64>) -> Stop {
+    let deadline = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = deadline => Stop::Deadline,
+        _ = cancel.changed() => Stop::Cancelled,
+    }
+}
 
 impl Connection {
-    /// Applies a batch; one result per record, in order.
+    /// Applies a batch; one result per record, in order. Records not finished when the deadline passes
+    /// or the host cancels come back failed and retryable (their tasks are aborted: nothing more is
+    /// sent for them).
     pub async fn provision(self: &Arc<Self>, request: ProvisionRequest) -> Vec<RecordResult> {
+        let stop = stop_signal(
+            request.deadline_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms)),
+            self.cancel.subscribe(),
+        );
+        tokio::pin!(stop);
+        let mut stopped: Option<Stop> = None;
         let records = request.records;
         let mut results: Vec<Option<RecordResult>> = vec![None; records.len()];
 
@@ -19,7 +67,14 @@ impl Connection {
             .filter(|r| r.object_class == ObjectClass::User && r.target_id.is_none())
             .filter_map(|r| matching::key_of(&r.attributes, self.settings.unique_identifier))
             .collect();
-        if let Err(e) = matching::prepare(&self.client, &self.index, self.settings.unique_identifier, &keys).await {
+        let prepared = tokio::select! {
+            r = matching::prepare(&self.client, &self.index, self.settings.unique_identifier, &keys) => r,
+            s = &mut stop => {
+                stopped = Some(s);
+                Ok(())
+            }
+        };
+        if let Err(e) = prepared {
             self.log.warn(&format!(
                 "could not read Slack's user list for matching; looking users up one by one: {}",
                 e.to_error_info()
@@ -27,14 +82,23 @@ impl Connection {
         }
 
         let mut users = tokio::task::JoinSet::new();
-        for (i, r) in records.iter().enumerate() {
+        for (i, r) in records.iter().enumerate().filter(|_| stopped.is_none()) {
             if r.object_class == ObjectClass::User {
                 let (conn, r) = (Arc::clone(self), r.clone());
                 users.spawn(async move { (i, conn.user_record(&r).await) });
             }
         }
         let mut member_ids: HashMap<String, String> = HashMap::new();
-        while let Some(joined) = users.join_next().await {
+        loop {
+            let joined = tokio::select! {
+                j = users.join_next() => j,
+                s = &mut stop, if stopped.is_none() => {
+                    stopped = Some(s);
+                    users.abort_all();
+                    None
+                }
+            };
+            let Some(joined) = joined else { break };
             match joined {
                 Ok((i, res)) => {
                     if let (Some(t), Outcome::Created | Outcome::Updated | Outcome::Unchanged | Outcome::Reactivated) =
@@ -44,32 +108,48 @@ impl Connection {
                     }
                     results[i] = Some(res);
                 }
+                Err(e) if e.is_cancelled() => {}
                 Err(e) => self.log.error(&format!("a user record task failed: {e}")),
             }
         }
         let member_ids = Arc::new(member_ids);
         let mut groups = tokio::task::JoinSet::new();
-        for (i, r) in records.iter().enumerate() {
+        for (i, r) in records.iter().enumerate().filter(|_| stopped.is_none()) {
             if r.object_class == ObjectClass::Group {
                 let (conn, r, m) = (Arc::clone(self), r.clone(), Arc::clone(&member_ids));
                 groups.spawn(async move { (i, conn.group_record(&r, &m).await) });
             }
         }
-        while let Some(joined) = groups.join_next().await {
+        loop {
+            let joined = tokio::select! {
+                j = groups.join_next() => j,
+                s = &mut stop, if stopped.is_none() => {
+                    stopped = Some(s);
+                    groups.abort_all();
+                    None
+                }
+            };
+            let Some(joined) = joined else { break };
             match joined {
                 Ok((i, res)) => results[i] = Some(res),
+                Err(e) if e.is_cancelled() => {}
                 Err(e) => self.log.error(&format!("a group record task failed: {e}")),
             }
+        }
+        if let Some(s) = stopped {
+            let done = results.iter().filter(|r| r.is_some()).count();
+            self.log.warn(&format!("batch stopped ({s:?}) with {done} of {} records finished", records.len()));
         }
         records
             .iter()
             .zip(results)
             .map(|(r, res)| {
                 res.unwrap_or_else(|| {
-                    RecordResult::failed(
-                        r,
-                        ErrorInfo::new(ErrorKind::Other, "the record's task did not finish").retryable(),
-                    )
+                    let error = match stopped {
+                        Some(s) => s.error(),
+                        None => ErrorInfo::new(ErrorKind::Other, "the record's task did not finish").retryable(),
+                    };
+                    RecordResult::failed(r, error)
                 })
             })
             .collect()

@@ -34,6 +34,8 @@ pub struct Connection {
     pub settings: settings::Settings,
     pub index: tokio::sync::Mutex<matching::Index>,
     pub log: Logger,
+    /// Bumped by the host's `cancel`: every batch in flight stops (its unfinished records fail, retryable).
+    pub cancel: tokio::sync::watch::Sender<u64>,
 }
 
 /// A connector instance: its own tokio runtime and its [`Connection`]; every call blocks on the runtime.
@@ -70,8 +72,13 @@ impl Connector for SlackConnector {
         let client = client::Client::new(&s, log)
             .map_err(|e| ConnectorError::Failed(ErrorInfo::new(ErrorKind::Configuration, e)))?;
         log.info(&format!("slack connector opened: {} (SCIM {})", s.api_base(), s.api_version.path()));
-        let conn =
-            Arc::new(Connection { client, settings: s, index: tokio::sync::Mutex::new(Default::default()), log });
+        let conn = Arc::new(Connection {
+            client,
+            settings: s,
+            index: tokio::sync::Mutex::new(Default::default()),
+            log,
+            cancel: tokio::sync::watch::Sender::new(0),
+        });
         Ok(SlackConnector { runtime: Some(runtime), conn })
     }
 

@@ -14,7 +14,7 @@ fn inspect_prints_a_table() {
     assert!(out.status.success());
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.contains("Fake Connector (fake)"), "{s}");
-    assert!(s.contains("ABI            1.0"), "{s}");
+    assert!(s.contains("ABI            1.1 (negotiated minor 1)"), "{s}");
     assert!(s.contains("Configuration fields"));
     assert!(s.contains("secret") && s.contains("yes"));
     assert!(s.contains("Object class user"));
@@ -46,4 +46,13 @@ fn inspect_reports_loader_errors_with_exit_3() {
     let out = provisioner().args(["connectors", "inspect"]).arg(&garbage).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot load connector library"));
+}
+
+#[test]
+fn inspect_shows_a_1_0_connector_negotiated_down() {
+    let out =
+        provisioner().args(["connectors", "inspect"]).arg(test_support::cdylib("fake_connector_1_0")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("ABI            1.0 (negotiated minor 0)"), "{s}");
 }

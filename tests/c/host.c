@@ -1,12 +1,19 @@
 /* A plain C11 provisioning host for ABI v1: loads a connector with dlopen and drives it.
  *
- *   host fake  LIB            round trip + every failure case against the fake connector
+ *   host fake  LIB            round trip + every failure case against the fake connector; with a 1.1
+ *                             connector also cancel, per-instance logging and handle validation
+ *
+ * Compiled with -DHOST_ABI_1_0 it is a host written for ABI 1.0: it announces minor 0 and never reads
+ * the fields 1.1 appended (the test that a 1.1 connector still serves such hosts).
  *   host slack LIB SETTINGS   describe, open, test, provision a batch of users, search, against slack-sim
  *
  * Prints "N passed, N failed" last; exits non-zero on any failure. Built with
  * gcc -std=c11 -Wall -Wextra -Werror and run under valgrind in CI. */
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +80,11 @@ static const ConnPluginV1 *load(const char *path, int *log_count) {
     if (version == NULL || entry == NULL) return NULL;
     uint32_t v = version(); /* first call into the connector */
     CHECK((v >> 16) == CONN_ABI_MAJOR, "ABI major matches");
+#ifdef HOST_ABI_1_0
+    ConnHostV1 host = {sizeof(ConnHostV1), CONN_ABI_MAJOR, 0, log_count, log_cb};
+#else
     ConnHostV1 host = {sizeof(ConnHostV1), CONN_ABI_MAJOR, CONN_ABI_MINOR, log_count, log_cb};
+#endif
     const ConnPluginV1 *table = NULL;
     CHECK(entry(NULL, &table) == CONN_ERR_INVALID_ARG, "entry rejects NULL host");
     ConnHostV1 wrong = host;
@@ -81,7 +92,7 @@ static const ConnPluginV1 *load(const char *path, int *log_count) {
     CHECK(entry(&wrong, &table) == CONN_ERR_ABI_MISMATCH, "entry rejects another major");
     CHECK(entry(&host, &table) == CONN_OK && table != NULL, "entry returns the table");
     if (table == NULL) return NULL;
-    CHECK(table->struct_size >= sizeof(ConnPluginV1), "table covers v1.0");
+    CHECK(table->struct_size >= CONN_PLUGIN_V1_0_SIZE, "table covers v1.0");
     CHECK(table->abi_major == CONN_ABI_MAJOR, "table major");
     /* The library is never unloaded (dlclose would be unsound with connector threads). */
     return table;
@@ -171,6 +182,77 @@ static int run_fake(void) {
     return 0;
 }
 
+#ifndef HOST_ABI_1_0
+/* Whether the table has the ABI 1.1 entries (negotiated: both sides at least 1.1). */
+static int has_1_1(void) {
+    return vt->abi_minor >= 1 &&
+           vt->struct_size >= offsetof(ConnPluginV1, instance_new_with_host) + sizeof(vt->instance_new_with_host);
+}
+
+struct cancel_job {
+    const ConnInstance *inst;
+};
+
+static void *cancel_later(void *arg) {
+    struct cancel_job *job = arg;
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    vt->cancel(job->inst);
+    return NULL;
+}
+
+static void count_log(void *user_data, int32_t level, const uint8_t *msg, size_t len) {
+    (void)level;
+    (void)msg;
+    (void)len;
+    (*(int *)user_data)++;
+}
+
+/* ABI 1.1: cancel from another thread, logs per instance, handles validated. */
+static void run_fake_1_1(void) {
+    ConnBuf out = {0}, err = {0};
+    if (!has_1_1()) {
+        CHECK(vt->abi_minor == 0 && vt->struct_size == CONN_PLUGIN_V1_0_SIZE, "a 1.0 connector has no 1.1 entries");
+        return;
+    }
+    CHECK(vt->cancel != NULL && vt->instance_new_with_host != NULL, "1.1 entries present");
+    /* Two instances, each with its own log services. */
+    int count_a = 0, count_b = 0;
+    ConnHostV1 host_a = {sizeof(ConnHostV1), CONN_ABI_MAJOR, CONN_ABI_MINOR, &count_a, count_log};
+    ConnHostV1 host_b = {sizeof(ConnHostV1), CONN_ABI_MAJOR, CONN_ABI_MINOR, &count_b, count_log};
+    ConnInstance *a = NULL, *b = NULL;
+    const char *slow = "{\"settings\":{\"sleep_ms\":20000}}";
+    CHECK(vt->instance_new_with_host(&host_a, (const uint8_t *)slow, strlen(slow), &a, &err) == CONN_OK, "instance a");
+    CHECK(vt->instance_new_with_host(&host_b, (const uint8_t *)"{}", 2, &b, &err) == CONN_OK, "instance b");
+    CHECK(count_a == 1 && count_b == 1, "each instance logs through its own host services");
+    CHECK(vt->instance_new_with_host(NULL, (const uint8_t *)"{}", 2, &b, &err) == CONN_ERR_INVALID_ARG, "NULL host");
+    vt->buf_free(&err);
+    /* cancel: a 20 s provision returns soon after another thread cancels it, its records retryable. */
+    struct cancel_job job = {a};
+    pthread_t t;
+    time_t started = time(NULL);
+    CHECK(pthread_create(&t, NULL, cancel_later, &job) == 0, "start the cancelling thread");
+    CHECK(call(vt->provision, a, "{\"records\":[{\"object_class\":\"user\",\"source_id\":\"x\",\"event\":\"upsert\"}]}",
+               &out, &err) == CONN_OK, "cancelled provision returns");
+    pthread_join(t, NULL);
+    CHECK(time(NULL) - started < 10, "cancel cut the call short");
+    CHECK(buf_has(&out, "cancelled") && buf_has(&out, "\"retryable\":true"), "unfinished records fail, retryable");
+    vt->buf_free(&out);
+    /* Handles are validated: a foreign or freed handle is refused, not dereferenced. */
+    int not_an_instance = 0;
+    CHECK(vt->cancel((const ConnInstance *)&not_an_instance) == CONN_ERR_INVALID_ARG, "cancel refuses a foreign handle");
+    CHECK(call(vt->provision, (const ConnInstance *)&not_an_instance, "{}", &out, &err) == CONN_ERR_INVALID_ARG,
+          "provision refuses a foreign handle");
+    vt->buf_free(&err);
+    vt->instance_free(b);
+    CHECK(call(vt->provision, b, "{}", &out, &err) == CONN_ERR_INVALID_ARG, "provision refuses a freed handle");
+    vt->buf_free(&err);
+    CHECK(vt->cancel(b) == CONN_ERR_INVALID_ARG, "cancel refuses a freed handle");
+    vt->instance_free(b); /* freeing twice is ignored */
+    vt->instance_free(a);
+}
+#endif
+
 static int run_slack(const char *settings) {
     ConnBuf out = {0}, err = {0};
     CHECK(vt->describe(&out, &err) == CONN_OK, "describe");
@@ -216,6 +298,9 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], "fake") == 0) {
             run_fake();
             CHECK(log_count > 0, "connector logged through the host callback");
+#ifndef HOST_ABI_1_0
+            run_fake_1_1();
+#endif
         } else if (argc > 3) {
             run_slack(argv[3]);
         }

@@ -1,7 +1,9 @@
 // A Java 17 provisioning host for ABI v1 through JNA (Debian's libjna-java): loads a connector,
 // checks the version, describes, opens, tests, provisions a batch, searches, closes, and exercises the
 // failure cases (NULL arguments, bad JSON, a panicking connector). Every returned buffer is freed
-// through the connector's buf_free. Prints "N passed, N failed" last.
+// through the connector's buf_free. An ABI 1.1 host: with a 1.1 connector it also cancels a call in
+// flight from another thread and checks that foreign handles are refused; with a 1.0 connector it reads
+// none of the 1.1 fields. Prints "N passed, N failed" last.
 //
 //   javac --release 17 -cp /usr/share/java/jna.jar -d target/java tests/java/ConnHost.java
 //   java -cp /usr/share/java/jna.jar:target/java ConnHost target/debug/libfake_connector.so
@@ -120,7 +122,7 @@ public class ConnHost {
 
         ConnHostV1 host = new ConnHostV1();
         host.abi_major = (short) CONN_ABI_MAJOR;
-        host.abi_minor = 0;
+        host.abi_minor = 1;
         host.log = LOG;
         host.struct_size = host.size();
         check(host.size() == 24 || Native.POINTER_SIZE != 8, "ConnHostV1 is 24 bytes on 64-bit");
@@ -174,6 +176,30 @@ public class ConnHost {
         r = call(vt.search, unsupported, "{\"object_class\":\"user\"}");
         check((int) r[0] == CONN_ERR_UNSUPPORTED, "unsupported");
         vt.instance_free.invoke(unsupported);
+
+        // ABI 1.1, read only when the negotiated minor has it and struct_size covers it.
+        int cancelOffset = 8 + 7 * Native.POINTER_SIZE;
+        if (vt.abi_minor >= 1 && vt.struct_size >= cancelOffset + 2 * Native.POINTER_SIZE) {
+            com.sun.jna.Function cancel = com.sun.jna.Function.getFunction(tableRef.getValue().getPointer(cancelOffset));
+            Pointer slow = open("{\"settings\":{\"sleep_ms\":20000}}", null);
+            Thread canceller = new Thread(() -> {
+                try { Thread.sleep(200); } catch (InterruptedException ie) { Thread.currentThread().interrupt(); }
+                cancel.invokeInt(new Object[] {slow});
+            });
+            long started = System.nanoTime();
+            canceller.start();
+            r = call(vt.provision, slow, "{\"records\":[{\"object_class\":\"user\",\"source_id\":\"x\",\"event\":\"upsert\"}]}");
+            try { canceller.join(); } catch (InterruptedException ie) { Thread.currentThread().interrupt(); }
+            check((int) r[0] == CONN_OK && ((String) r[1]).contains("cancelled"), "cancel from another thread: " + r[1]);
+            check(System.nanoTime() - started < 10_000_000_000L, "cancel cut the call short");
+            com.sun.jna.Memory foreign = new com.sun.jna.Memory(8);
+            check(cancel.invokeInt(new Object[] {foreign}) == CONN_ERR_INVALID_ARG, "cancel refuses a foreign handle");
+            r = call(vt.provision, foreign, "{}");
+            check((int) r[0] == CONN_ERR_INVALID_ARG, "provision refuses a foreign handle");
+            vt.instance_free.invoke(slow);
+        } else {
+            check(vt.abi_minor == 0 && vt.struct_size == 8 + 7 * Native.POINTER_SIZE, "a 1.0 connector: no 1.1 entries");
+        }
 
         // Every buffer handed out was freed: the connector's own count says so.
         r = call(vt.test, inst, "{}");

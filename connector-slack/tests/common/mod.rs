@@ -114,7 +114,7 @@ pub(crate) fn member(source_id: &str, target_id: Option<&str>) -> MemberRef {
 }
 
 pub(crate) fn run(inst: &Instance, records: Vec<Record>) -> Vec<RecordResult> {
-    inst.provision(&ProvisionRequest { v: 1, records }).unwrap().results
+    inst.provision(&ProvisionRequest { v: 1, records, deadline_ms: None }).unwrap().results
 }
 
 pub(crate) fn run1(inst: &Instance, r: Record) -> RecordResult {

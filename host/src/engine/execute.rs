@@ -123,11 +123,17 @@ impl Executor<'_> {
         state.mark_in_flight(table, channel, &in_flight)?;
         let total = planned.len();
         let batch_size = self.rt.ch.cfg.batch_size;
+        // Each call's deadline: the channel's `timeout_seconds`.
+        let deadline_ms = self.rt.ch.cfg.timeout_seconds.saturating_mul(1000);
         let mut requests: Vec<ProvisionRequest> = Vec::with_capacity(total.div_ceil(batch_size));
         let mut settlements: Vec<Vec<Settlement>> = Vec::with_capacity(requests.capacity());
         for p in planned {
             if requests.last().is_none_or(|r| r.records.len() == batch_size) {
-                requests.push(ProvisionRequest { v: 1, records: Vec::with_capacity(batch_size) });
+                requests.push(ProvisionRequest {
+                    v: 1,
+                    records: Vec::with_capacity(batch_size),
+                    deadline_ms: Some(deadline_ms),
+                });
                 settlements.push(Vec::with_capacity(batch_size));
             }
             let (record, s) = Settlement::split(p);

@@ -32,7 +32,7 @@ pub fn workspace_root() -> PathBuf {
 fn crate_dir(lib: &str) -> Option<&'static str> {
     match lib {
         "connector_slack" => Some("connector-slack"),
-        "fake_connector" => Some("tests/fake-connector"),
+        "fake_connector" | "fake_connector_1_0" => Some("tests/fake-connector"),
         _ => None,
     }
 }
