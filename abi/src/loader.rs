@@ -580,7 +580,10 @@ impl ConnectorLibrary {
                 info.ok_or_else(|| CallError::BadResponse(format!("error payload is not valid JSON: {message}")))
                     .unwrap_or_else(|e| ErrorInfo::new(ErrorKind::Other, e.to_string())),
             ),
-            CONN_ERR_PANIC => CallError::Panic(message),
+            // The SDK's payload already says "connector panicked: ": keep one prefix, from `CallError`.
+            CONN_ERR_PANIC => {
+                CallError::Panic(message.strip_prefix("connector panicked: ").unwrap_or(&message).to_owned())
+            }
             CONN_ERR_ABI_MISMATCH => CallError::AbiMismatch(message),
             status => CallError::UnknownStatus { status, message },
         })

@@ -171,6 +171,20 @@ impl Logger {
     }
 }
 
+/// Installs, once, a panic hook in the connector library (a cdylib has its own standard library, so
+/// this never touches the host's hook): a panic's message and backtrace go to the host's log at debug
+/// level instead of stderr. The panic itself still becomes `CONN_ERR_PANIC` with its message.
+#[doc(hidden)]
+pub fn route_panics_to_host_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let backtrace = std::backtrace::Backtrace::force_capture();
+            Logger::default().debug(&format!("connector panic: {info}\n{backtrace}"));
+        }));
+    });
+}
+
 /// `(major << 16) | minor` of the ABI this SDK implements.
 pub const fn abi_version() -> u32 {
     ((CONN_ABI_MAJOR as u32) << 16) | CONN_ABI_MINOR as u32
@@ -744,6 +758,7 @@ macro_rules! export_connector {
                 host: *const ConnHostV1,
                 out_plugin: *mut *const ConnPluginV1,
             ) -> i32 {
+                $crate::sdk::route_panics_to_host_log();
                 // SAFETY: the C caller follows this function's contract (above, and `conn_plugin_entry` in
                 // include/connector_abi.h), which is what `sdk::plugin_entry` requires.
                 unsafe { $crate::sdk::plugin_entry(host, out_plugin, &__CONN_TABLE) }

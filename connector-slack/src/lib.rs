@@ -97,6 +97,11 @@ impl Connector for SlackConnector {
         let conn = Arc::clone(&self.conn);
         self.block_on(async move { search::search(&conn, request).await })?.map_err(ConnectorError::Failed)
     }
+
+    /// Every batch in flight stops at once: its unfinished records fail, retryable (ABI 1.1).
+    fn cancel(&self) {
+        self.conn.cancel.send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
 }
 
 impl Drop for SlackConnector {

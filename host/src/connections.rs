@@ -122,7 +122,7 @@ pub fn open(loaded: &Loaded, index: usize) -> Result<OpenConnection, ConnectionE
     let library = ConnectorLibrary::load(&conn.connector)?;
     let settings = target_settings(loaded, index, conn, &library)?;
     let instance = library
-        .open(&settings)
+        .open_with_log(&settings, &conn.name, None)
         .map_err(|e| ConnectionError::Open { connection: conn.name.clone(), message: e.to_error_info().message })?;
     Ok(OpenConnection { library, instance: Arc::new(instance) })
 }

@@ -10,9 +10,9 @@ use std::sync::atomic::AtomicBool;
 pub fn run(ctx: &Context, json: bool) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
     let (mut state, audit) = open_state(&compiled.loaded)?;
-    let rts = runtimes(&compiled, &mut state, true)?;
+    let mut rts = runtimes(&compiled, &mut state, true)?;
     let stop = AtomicBool::new(false);
-    let reports = cycle_all(&rts, &mut state, &audit, &compiled, true, &stop, &NoProgress);
+    let reports = cycle_all(&mut rts, &mut state, &audit, &compiled, true, &stop, &NoProgress);
     if json {
         println!("{}", serde_json::to_string_pretty(&reports).context("encoding the plan")?);
     } else {

@@ -11,12 +11,12 @@ pub fn run(ctx: &Context) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
     let _lock = super::lock_state(&compiled.loaded)?;
     let (mut state, audit) = open_state(&compiled.loaded)?;
-    let rts = runtimes(&compiled, &mut state, false)?;
+    let mut rts = runtimes(&compiled, &mut state, false)?;
     let stop = stop_flag()?;
     let interval = Duration::from_secs(compiled.loaded.config.engine.cycle_interval_seconds);
     tracing::info!(channels = rts.len(), interval_s = interval.as_secs(), "provisioner running");
     while !stop.load(Ordering::SeqCst) {
-        let reports = cycle_all(&rts, &mut state, &audit, &compiled, false, &stop, &NoProgress);
+        let reports = cycle_all(&mut rts, &mut state, &audit, &compiled, false, &stop, &NoProgress);
         print!("{}", summary(&reports));
         let until = Instant::now() + interval;
         while Instant::now() < until && !stop.load(Ordering::SeqCst) {

@@ -8,7 +8,10 @@ use crate::connections;
 use crate::engine::{run_cycle, ChannelRuntime, CycleOptions, CycleReport, Progress};
 use crate::state::{ConnectionMeta, State};
 use anyhow::Context as _;
-use std::sync::atomic::AtomicBool;
+use connector_abi::Instance;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// `provisioner sync --once [--json]`.
 pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
@@ -18,10 +21,10 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
     let _lock = super::lock_state(&compiled.loaded)?;
     let (mut state, audit) = open_state(&compiled.loaded)?;
-    let rts = runtimes(&compiled, &mut state, false)?;
+    let mut rts = runtimes(&compiled, &mut state, false)?;
     let stop = stop_flag()?;
     let bars = progress::Bars::default();
-    let reports = cycle_all(&rts, &mut state, &audit, &compiled, false, &stop, progress::for_stderr(&bars));
+    let reports = cycle_all(&mut rts, &mut state, &audit, &compiled, false, &stop, progress::for_stderr(&bars));
     if json {
         println!("{}", serde_json::to_string_pretty(&reports).context("encoding the summary")?);
     } else {
@@ -90,19 +93,53 @@ pub fn runtimes(compiled: &Compiled, state: &mut State, dry_run: bool) -> Result
                 ConnectionMeta { settings_hash: Some(settings_hash), unique_identifier: ident_attribute.clone() };
             state.set_connection_meta(&conn.name, &meta).context("updating the state")?;
         }
+        let panicked = Arc::new(AtomicBool::new(false));
         out.extend(channels.map(|ch| ChannelRuntime {
             ch: ch.clone(),
             instance: open.instance.clone(),
             ident_attribute: ident_attribute.clone(),
             honour_skipped: honour_skipped || !dry_run,
+            panicked: Arc::clone(&panicked),
+            connection_index: i,
         }));
     }
     Ok(out)
 }
 
+/// How long a stop signal waits for the calls in flight to return (after asking the connectors to
+/// cancel them) before the process exits anyway. Records in flight stay dirty (intent is recorded
+/// before every call), so the next start resends them and the connector matches them: no duplicate.
+pub const STOP_GRACE: Duration = Duration::from_secs(4);
+
+/// Replaces the instance of every connection whose instance panicked (the ABI says to discard it).
+fn renew_panicked(rts: &mut [ChannelRuntime], compiled: &Compiled) {
+    for i in 0..rts.len() {
+        if !rts[i].panicked.load(Ordering::SeqCst) {
+            continue;
+        }
+        let index = rts[i].connection_index;
+        match connections::open(&compiled.loaded, index) {
+            Ok(open) => {
+                let fresh = Arc::new(AtomicBool::new(false));
+                for rt in rts.iter_mut().filter(|rt| rt.connection_index == index) {
+                    rt.instance = Arc::clone(&open.instance);
+                    rt.panicked = Arc::clone(&fresh);
+                }
+                tracing::info!(connection = %rts[i].ch.connection, "opened a fresh connector instance after a panic");
+            }
+            Err(e) => {
+                tracing::error!(connection = %rts[i].ch.connection, "cannot reopen the connector after a panic: {e}")
+            }
+        }
+    }
+}
+
 /// Runs one cycle of every channel; returns the reports (a failed channel has `error` set).
+///
+/// A stop signal (`stop`) lets no new batch start and asks every connector to cancel its calls in
+/// flight (ABI 1.1); if they have not returned within [`STOP_GRACE`], the process exits.
 pub fn cycle_all(
-    rts: &[ChannelRuntime],
+    rts: &mut [ChannelRuntime],
     state: &mut State,
     audit: &Audit,
     compiled: &Compiled,
@@ -117,9 +154,67 @@ pub fn cycle_all(
         stop,
         progress,
     };
+    let live: Mutex<Vec<Arc<Instance>>> = Mutex::new(rts.iter().map(|rt| Arc::clone(&rt.instance)).collect());
+    let done = AtomicBool::new(false);
+    let reports = std::thread::scope(|s| {
+        s.spawn(|| stop_watch(stop, &done, &live));
+        let reports = cycles(rts, state, audit, compiled, &opts, &live);
+        done.store(true, Ordering::SeqCst);
+        reports
+    });
+    reports
+}
+
+/// Waits for a stop signal (or the end of the cycles); on a signal, cancels the calls in flight and
+/// ends the process if they do not return within [`STOP_GRACE`].
+fn stop_watch(stop: &AtomicBool, done: &AtomicBool, live: &Mutex<Vec<Arc<Instance>>>) {
+    while !done.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if done.load(Ordering::SeqCst) {
+        return;
+    }
+    let instances = live.lock().map(|l| l.clone()).unwrap_or_default();
+    let mut cancelled = 0;
+    for inst in &instances {
+        match inst.cancel() {
+            Ok(true) => cancelled += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cancel failed: {e}"),
+        }
+    }
+    tracing::info!(instances = instances.len(), cancelled, "stop requested: cancelling the calls in flight");
+    let until = Instant::now() + STOP_GRACE;
+    while !done.load(Ordering::SeqCst) {
+        if Instant::now() >= until {
+            eprintln!(
+                "stopped while a connector call was still in flight (its connector cannot cancel, or did not in time); those records stay marked in flight and are resent, without duplicates, at the next start"
+            );
+            std::process::exit(1);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cycles(
+    rts: &mut [ChannelRuntime],
+    state: &mut State,
+    audit: &Audit,
+    compiled: &Compiled,
+    opts: &CycleOptions<'_>,
+    live: &Mutex<Vec<Arc<Instance>>>,
+) -> Vec<CycleReport> {
+    let (dry_run, stop) = (opts.dry_run, opts.stop);
     let mut reports = Vec::new();
-    for rt in rts {
-        match run_cycle(rt, state, audit, &opts) {
+    for i in 0..rts.len() {
+        if rts.iter().any(|rt| rt.panicked.load(Ordering::SeqCst)) {
+            renew_panicked(rts, compiled);
+            if let Ok(mut l) = live.lock() {
+                *l = rts.iter().map(|rt| Arc::clone(&rt.instance)).collect();
+            }
+        }
+        let rt = &rts[i];
+        match run_cycle(rt, state, audit, opts) {
             Ok(r) => {
                 if let Some(g) = r.guard.as_ref().filter(|_| !dry_run) {
                     tracing::warn!(channel = %r.channel, held = r.held.len(), "{g}");
@@ -144,10 +239,12 @@ pub fn cycle_all(
                 });
             }
         }
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
             break;
         }
     }
+    // A panic in the last channel: the next `run` cycle gets a fresh instance.
+    renew_panicked(rts, compiled);
     reports
 }
 

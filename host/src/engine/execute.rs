@@ -155,13 +155,20 @@ impl Executor<'_> {
             for _ in 0..workers {
                 let (tx, next, requests, instance, stop) =
                     (tx.clone(), &next, &requests, &self.rt.instance, self.opts.stop);
+                let panicked = &self.rt.panicked;
                 s.spawn(move || loop {
-                    if stop.load(Ordering::SeqCst) {
+                    // A stop signal or a panicked instance: no new batch (the rest stay dirty).
+                    if stop.load(Ordering::SeqCst) || panicked.load(Ordering::SeqCst) {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(request) = requests.get(i) else { return };
                     let result = instance.provision(request).map(|r| r.results);
+                    if let Err(CallError::Panic(m)) = &result {
+                        // The ABI says to discard an instance that panicked.
+                        panicked.store(true, Ordering::SeqCst);
+                        tracing::error!(connection = %instance.library().descriptor().name, "the connector panicked ({m}); this instance is discarded and a fresh one opened");
+                    }
                     if tx.send((i, result)).is_err() {
                         return;
                     }

@@ -76,6 +76,11 @@ pub struct ChannelRuntime {
     pub ident_attribute: Option<String>,
     /// Honour what the connector skipped before (false when the connection's settings changed since).
     pub honour_skipped: bool,
+    /// Set when the connection's instance panicked: no further batch goes to it, and the caller opens
+    /// a fresh instance before the next channel (shared by the connection's channels).
+    pub panicked: Arc<AtomicBool>,
+    /// The connection's index in the configuration (to open a fresh instance).
+    pub connection_index: usize,
 }
 
 impl ChannelRuntime {
@@ -225,7 +230,7 @@ fn cycle_body(
     }
     let mut held: Vec<HeldAction> = actions.into_iter().filter(|a| a.object_class == "user").collect();
     if let (Some(g), Some((rows, memberships))) = (&rt.ch.cfg.groups, &groups_rows) {
-        if opts.stop.load(Ordering::SeqCst) {
+        if opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst) {
             return Ok(report);
         }
         let mut gp = groups::decide_groups(rt, g, &snap, &users, rows, memberships, now);
