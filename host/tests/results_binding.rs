@@ -117,3 +117,38 @@ fn omitted_repeated_or_foreign_results_fail_the_batch_closed() {
         assert_eq!(ch["last_cycle"]["figures"]["created"], 6, "{mode}: {ch}");
     }
 }
+
+/// A connector instance that panics is discarded: no further batch goes to it, the next channel gets a
+/// fresh instance, the audit has one clean cause, and the backtrace only reaches the debug log.
+#[test]
+fn a_panicking_instance_is_discarded_and_replaced() {
+    let f = Fake::new(6);
+    f.config(r#"panic_in = "provision""#);
+    let cfg = std::fs::read_to_string(f.dir.path().join("provisioner.toml"))
+        .unwrap()
+        .replace("batch_size = 4", "batch_size = 2");
+    let second = cfg[cfg.find("[[connections.channels]]").unwrap()..].replace("name = \"people\"", "name = \"more\"");
+    std::fs::write(f.dir.path().join("provisioner.toml"), format!("{cfg}\n{second}")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .arg("--config")
+        .arg(f.dir.path().join("provisioner.toml"))
+        .args(["sync", "--once"])
+        .env("PROVISIONER_LOG", "info")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("opened a fresh connector instance after a panic"), "{err}");
+    assert!(!err.contains("stack backtrace") && !err.contains("panicked at"), "backtraces only at debug level: {err}");
+    let audit = f.audit();
+    // One batch per channel reached the connector (then its instance was discarded): 2 + 2 events.
+    assert_eq!(audit.len(), 4, "{audit:?}");
+    for e in &audit {
+        let cause = e["non_success_cause"].as_str().unwrap();
+        assert_eq!(cause.matches("connector panicked").count(), 1, "one clean cause: {cause}");
+    }
+    // Every record stays dirty for the next cycle.
+    let out = f.run(&["channels", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v[0]["dirty_users"].as_u64(), v[1]["dirty_users"].as_u64()), (Some(6), Some(6)), "{v}");
+}
