@@ -230,10 +230,10 @@ impl Connection {
                 if let Ok(Some(holder)) =
                     matching::lookup(&self.client, UniqueIdentifier::PrimaryEmail, &email.to_lowercase()).await
                 {
+                    // Ids only: the email and the holder's userName are values, which never go into a message.
                     let state = if holder.active { "active" } else { "deactivated" };
-                    let uname = holder.attrs.as_ref().and_then(|a| text(a.get("userName"))).unwrap_or_default();
                     info.message = format!(
-                        "email {email} is held by the {state} Slack user {} (userName {uname}); Slack refuses duplicate emails even for deactivated accounts. Change that account's email in Slack, or set Unique User Identifier to primaryEmail so the connector reactivates and updates it.",
+                        "the email is held by the {state} Slack user {}; Slack refuses duplicate emails even for deactivated accounts. Change that account's email in Slack, or set Unique User Identifier to primaryEmail so the connector reactivates and updates it.",
                         holder.id
                     );
                 }

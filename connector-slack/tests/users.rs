@@ -341,6 +341,7 @@ fn email_held_by_a_deactivated_account() {
         "{}",
         e.message
     );
+    assert!(!e.message.contains("eve@example.com") && !e.message.contains("old.eve"), "no values: {}", e.message);
     // Matching by primaryEmail: the old account is reactivated and updated.
     let by_email = env.open(json!({"uniqueUserIdentifier": "primaryEmail"}));
     let r = run1(&by_email, user("eve", json!({"userName": "eve", "primaryEmail": "eve@example.com"})));

@@ -50,6 +50,15 @@ fn bounded_sync(h: &Host) -> (Output, Duration) {
     (child.wait_with_output().unwrap(), started.elapsed())
 }
 
+/// No email, name or masked value of the people in `text`.
+fn assert_no_values(text: &str, case: &str, what: &str) {
+    for p in PEOPLE {
+        for value in [format!("{p}@example.com"), format!("E-{p}"), format!("givenName\":\"{p}")] {
+            assert!(!text.contains(&value), "{case}: `{value}` reached {what}: {text}");
+        }
+    }
+}
+
 /// The common verdict: failed, dirty, nothing done, no panic, no secret or value anywhere.
 fn check_failed_cleanly(h: &Host, out: &Output, case: &str) -> Vec<Value> {
     let (o, e) = (stdout(out), stderr(out));
@@ -68,9 +77,7 @@ fn check_failed_cleanly(h: &Host, out: &Output, case: &str) -> Vec<Value> {
     {
         let text = String::from_utf8_lossy(text);
         assert!(!text.contains(TOKEN), "{case}: the token reached {what}");
-        for p in PEOPLE {
-            assert!(!text.contains(&format!("{p}@example.com")), "{case}: an email reached {what}: {text}");
-        }
+        assert_no_values(&text, case, what);
     }
     audit
 }
@@ -172,4 +179,58 @@ fn sigterm_stops_a_run_waiting_on_a_throttled_target_within_seconds() {
     // The records stay dirty and resume on the next start.
     let ch: Value = serde_json::from_slice(&h.run(&["channels", "--json"]).stdout).unwrap();
     assert_eq!(ch[0]["dirty_users"], PEOPLE.len(), "{ch}");
+}
+
+/// Every error path's cause is a kind, Slack's code and safe text: a closed port, a TLS failure, a
+/// Slack refusal (`email_taken`), with a masked attribute mapped; the values never reach the audit log,
+/// the state or the logs.
+#[test]
+fn error_causes_carry_kinds_and_codes_never_values() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        format!("http://127.0.0.1:{port}")
+    };
+    let plain = Hostile::start(Mode::PlainAtOnce);
+    let tls_to_plain = format!("https://127.0.0.1:{}", plain.port);
+    // (A TLS client facing a plain server fails its handshake or times out, depending on the stack.)
+    for (case, target, kinds) in [
+        ("closed port", closed, &["connection_failed"][..]),
+        ("TLS failure", tls_to_plain, &["connection_failed", "timeout"][..]),
+    ] {
+        let h = host_against(&target, QUICK);
+        let (out, _) = bounded_sync(&h);
+        let audit = check_failed_cleanly(&h, &out, case);
+        assert!(
+            audit.iter().all(|a| kinds.iter().any(|k| a["non_success_cause"].as_str().unwrap().starts_with(k))),
+            "{case}: {audit:?}"
+        );
+    }
+    // Slack refuses: another account holds hx0's email.
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    h.write_config("uniqueUserIdentifier = \"userName\"", "");
+    h.write_ldif(&ldif(&PEOPLE.map(person), &[]));
+    let seeded: Value = h
+        .http
+        .post(format!("{}/_sim/seed", h.sim.base_url()))
+        .body(r#"{"users":[{"user_name":"someone.else","email":"hx0@example.com"}]}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let holder = seeded["users"]["someone.else"].as_str().unwrap().to_owned();
+    let out = h.run(&["sync", "--once"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let audit = h.audit();
+    let refused = audit.iter().find(|a| a["source_id"] == "uuid-hx0").unwrap();
+    let cause = refused["non_success_cause"].as_str().unwrap();
+    assert!(cause.starts_with("already_exists (email_taken): ") && cause.contains(&holder), "{cause}");
+    let state = String::from_utf8_lossy(&file_bytes(&h.path("state.db"))).into_owned();
+    let audit_text = std::fs::read_to_string(h.path("audit.jsonl")).unwrap();
+    for (what, text) in [("stdout", stdout(&out)), ("stderr", stderr(&out)), ("audit", audit_text), ("state", state)] {
+        assert_no_values(&text, "email_taken", what);
+        assert!(!text.contains("someone.else"), "the holder's userName reached {what}");
+        assert!(!text.contains(TOKEN), "the token reached {what}");
+    }
 }

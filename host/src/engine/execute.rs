@@ -284,7 +284,16 @@ impl Executor<'_> {
         let mut out = Vec::with_capacity(records.len());
         let mut events = Vec::with_capacity(records.len());
         let causes: Vec<Option<String>> =
-            results.iter().map(|r| r.error.as_ref().map(|e| format!("{}: {}", e.kind.as_str(), e.message))).collect();
+            // The kind, the target's code when it gave one, and the connector's message (which holds no values).
+            results
+                .iter()
+                .map(|r| {
+                    r.error.as_ref().map(|e| match &e.code {
+                        Some(code) => format!("{} ({code}): {}", e.kind.as_str(), e.message),
+                        None => format!("{}: {}", e.kind.as_str(), e.message),
+                    })
+                })
+                .collect();
         for (((rec, s), r), cause) in records.iter().zip(settlements).zip(&results).zip(&causes) {
             let old = rows.get(&rec.source_id);
             let ok = !matches!(r.outcome, Outcome::Failed | Outcome::Unknown);

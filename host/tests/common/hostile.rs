@@ -31,6 +31,8 @@ pub(crate) enum Mode {
     Reset,
     /// Answers 200 `{}` to everything (the redirect's destination: it must never be reached).
     Accept,
+    /// Writes a plain-text HTTP answer as soon as a client connects (a TLS client sees no TLS).
+    PlainAtOnce,
 }
 
 pub(crate) struct Hostile {
@@ -192,5 +194,6 @@ fn serve(
         }
         Mode::Reset => {}
         Mode::Accept => answer(&mut conn, "200 OK", "Content-Type: application/json\r\n", "{}"),
+        Mode::PlainAtOnce => {}
     }
 }
