@@ -96,8 +96,37 @@ pub struct Client {
     max_retries: u32,
     max_retry_wait: Duration,
     max_response_bytes: usize,
+    /// Answer bytes held at once across this client's concurrent requests, in [`BODY_UNIT`]s: bounded
+    /// by `maxResponseBytes` in total, not per request, so concurrency cannot multiply it.
+    body_budget: tokio::sync::Semaphore,
     log: Logger,
 }
+
+/// Reads a list of chunks as one stream.
+struct ChunkReader<'a> {
+    chunks: &'a [bytes::Bytes],
+    index: usize,
+    offset: usize,
+}
+
+impl std::io::Read for ChunkReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(c) = self.chunks.get(self.index) {
+            if self.offset < c.len() {
+                let n = buf.len().min(c.len() - self.offset);
+                buf[..n].copy_from_slice(&c[self.offset..self.offset + n]);
+                self.offset += n;
+                return Ok(n);
+            }
+            self.index += 1;
+            self.offset = 0;
+        }
+        Ok(0)
+    }
+}
+
+/// The granularity of the answer-bytes budget.
+const BODY_UNIT: usize = 64 * 1024;
 
 fn transport(e: reqwest::Error) -> Failure {
     // reqwest's messages name the URL, whose query may carry a user's email (a filter): drop it. The
@@ -138,6 +167,7 @@ impl Client {
             max_retries: settings.max_retries,
             max_retry_wait: settings.max_retry_wait,
             max_response_bytes: settings.max_response_bytes,
+            body_budget: tokio::sync::Semaphore::new(settings.max_response_bytes.div_ceil(BODY_UNIT)),
             log,
         })
     }
@@ -179,25 +209,44 @@ impl Client {
         if resp.content_length().is_some_and(|n| n > limit as u64) {
             return Err(Failure::TooLarge { limit });
         }
-        let mut bytes = Vec::new();
+        // The chunks are kept as they arrive (no growing buffer to copy) and parsed through a reader.
+        let mut chunks: Vec<bytes::Bytes> = Vec::new();
+        let mut total = 0usize;
+        let mut held = Vec::new();
+        let mut held_units = 0usize;
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > limit {
+            total += chunk.len();
+            if total > limit {
                 return Err(Failure::TooLarge { limit });
             }
-            bytes.extend_from_slice(&chunk);
+            // Reserve the bytes in the client-wide budget; when concurrent answers already hold it all,
+            // this one is refused rather than letting memory grow with the concurrency.
+            let units = total.div_ceil(BODY_UNIT);
+            if units > held_units {
+                let more = u32::try_from(units - held_units).unwrap_or(u32::MAX);
+                held.push(self.body_budget.try_acquire_many(more).map_err(|_| Failure::TooLarge { limit })?);
+                held_units = units;
+            }
+            chunks.push(chunk);
         }
+        let reader = || ChunkReader { chunks: &chunks, index: 0, offset: 0 };
         if (200..300).contains(&status) {
-            let body = if bytes.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes).map_err(|e| Failure::Transport {
-                    message: format!("undecodable answer ({} bytes): {e}", bytes.len()),
-                    timeout: false,
-                })?
+            let parsed = match chunks.as_slice() {
+                [] => Ok(Value::Null),
+                [one] => serde_json::from_slice(one),
+                _ => serde_json::from_reader(std::io::BufReader::with_capacity(64 * 1024, reader())),
             };
+            let body = parsed.map_err(|e| Failure::Transport {
+                message: format!("undecodable answer ({total} bytes): {e}"),
+                timeout: false,
+            })?;
             return Ok(Answer { body });
         }
-        Err(Failure::Slack(slack_errors::parse(status, &bytes, retry_after)))
+        // Error bodies are small (Slack's envelopes); a large one is cut for parsing.
+        let mut head = Vec::with_capacity(total.min(64 * 1024));
+        std::io::Read::read_to_end(&mut std::io::Read::take(reader(), 64 * 1024), &mut head)
+            .map_err(|e| Failure::Transport { message: e.to_string(), timeout: false })?;
+        Err(Failure::Slack(slack_errors::parse(status, &head, retry_after)))
     }
 
     /// Sends a request, retrying throttling (after `Retry-After`), 5xx and transport failures with
