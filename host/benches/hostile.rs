@@ -46,7 +46,8 @@ fn write_config(dir: &Path, target: &str, settings: &str) -> std::path::PathBuf 
     }
     std::fs::write(dir.join("people.ldif"), ldif).unwrap();
     let path = dir.join("provisioner.toml");
-    std::fs::write(&path, cfg).unwrap();
+    // Real seconds: Retry-After is not scaled down as it is for slack-sim.
+    std::fs::write(&path, cfg.replace("rateLimitTimeScale = 10000.0", "rateLimitTimeScale = 1.0")).unwrap();
     path
 }
 

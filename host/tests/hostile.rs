@@ -18,12 +18,14 @@ const BOUND: Duration = Duration::from_secs(120);
 
 const PEOPLE: [&str; 3] = ["hx0", "hx1", "hx2"];
 
-/// A host whose connection points at `target` (settings keep every wait short).
+/// A host whose connection points at `target` (settings keep every wait short). Its waits are in real
+/// seconds: Retry-After is not scaled down as it is for slack-sim.
 fn host_against(target: &str, settings: &str) -> Host {
     let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
     h.write_config(settings, "");
     let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
     let cfg = cfg
+        .replace("rateLimitTimeScale = 10000.0", "rateLimitTimeScale = 1.0")
         .replace(&format!("baseUrl = \"{}/scim\"", h.sim.base_url()), &format!("baseUrl = \"{target}/scim\""))
         .replace("batch_size = 10", "batch_size = 10\ntimeout_seconds = 30");
     std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
@@ -233,4 +235,26 @@ fn error_causes_carry_kinds_and_codes_never_values() {
         assert!(!text.contains("someone.else"), "the holder's userName reached {what}");
         assert!(!text.contains(TOKEN), "the token reached {what}");
     }
+}
+
+/// A call that cannot finish (the target throttles with a long Retry-After) ends at the channel's
+/// `timeout_seconds`: its records come back as retryable timeouts.
+#[test]
+fn a_provision_call_ends_at_the_channels_deadline() {
+    let server = Hostile::start(Mode::RetryAfter("100".into()));
+    let h = host_against(&server.url(), "maxRetries = 50");
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml"))
+        .unwrap()
+        .replace("timeout_seconds = 30", "timeout_seconds = 2");
+    std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
+    let (out, took) = bounded_sync(&h);
+    let audit = check_failed_cleanly(&h, &out, "deadline");
+    assert!(
+        audit.iter().all(|a| a["non_success_cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("timeout: the record did not finish before the call's deadline")),
+        "{audit:?}"
+    );
+    assert!(took < Duration::from_secs(60), "ended at the deadline, not after Retry-After: {took:?}");
 }
