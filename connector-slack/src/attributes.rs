@@ -14,6 +14,14 @@ pub const CORE_GROUP_V2: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ENT_V2: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const PROFILE_V2: &str = "urn:ietf:params:scim:schemas:extension:slack:profile:2.0:User";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const GUEST_V1: &str = "urn:scim:schemas:extension:slack:guest:1.0";
+pub const GUEST_V2: &str = "urn:ietf:params:scim:schemas:extension:slack:guest:2.0:User";
+
+/// `accountType` values: a full member, or a multi-channel guest (Slack's guest extension, `type: multi`;
+/// Enterprise Grid).
+pub const MEMBER: &str = "member";
+/// See [`MEMBER`].
+pub const MULTI_CHANNEL_GUEST: &str = "multi_channel_guest";
 
 /// Where an attribute lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +46,10 @@ pub enum Slot {
     Manager,
     /// The Slack profile extension's `startDate`.
     StartDate,
+    /// The guest extension: `accountType` (member or multi-channel guest).
+    GuestType,
+    /// The guest extension's `expiration`.
+    GuestExpiration,
 }
 
 /// A supported user attribute.
@@ -111,7 +123,39 @@ pub const USER_ATTRIBUTES: &[UserAttribute] = &[
     a("department", Slot::Enterprise("department"), "enterprise.department", ""),
     a("manager", Slot::Manager, "enterprise.manager.managerId", "The manager's Slack id, primary email or userName."),
     a("startDate", Slot::StartDate, "slack:profile.startDate", "ISO 8601, e.g. 2024-04-10T00:00:00+0000."),
+    a(
+        "accountType",
+        Slot::GuestType,
+        "slack:guest.type",
+        "member (default) or multi_channel_guest (guest, multi: the guest extension; Enterprise Grid). Changing it converts the account.",
+    ),
+    a(
+        "guestExpiration",
+        Slot::GuestExpiration,
+        "slack:guest.expiration",
+        "For multi-channel guests: when Slack deactivates the guest, ISO 8601 (e.g. 2027-01-31T23:59:59Z); empty clears it.",
+    ),
 ];
+
+/// Whether `desired` makes the user a multi-channel guest (`accountType` `multi_channel_guest`, or the
+/// synonyms `guest` and `multi`).
+pub fn is_guest(desired: &Attributes) -> bool {
+    text(desired.get("accountType")).is_some_and(|t| {
+        matches!(t.to_ascii_lowercase().as_str(), MULTI_CHANNEL_GUEST | "guest" | "multi" | "multichannelguest")
+    })
+}
+
+/// The guest extension's value for `desired` (`None` for a member).
+fn guest_value(desired: &Attributes) -> Option<Value> {
+    if !is_guest(desired) {
+        return None;
+    }
+    let mut g = json!({"type": "multi"});
+    if let Some(exp) = text(desired.get("guestExpiration")) {
+        g["expiration"] = Value::String(exp);
+    }
+    Some(g)
+}
 
 /// Looks an attribute up by name.
 pub fn attribute(name: &str) -> Option<&'static UserAttribute> {
@@ -136,6 +180,13 @@ fn ext(version: ApiVersion) -> (&'static str, &'static str, &'static str) {
     match version {
         ApiVersion::V1 => (CORE_V1, ENT_V1, PROFILE_V1),
         ApiVersion::V2 => (CORE_USER_V2, ENT_V2, PROFILE_V2),
+    }
+}
+
+fn guest_urn(version: ApiVersion) -> &'static str {
+    match version {
+        ApiVersion::V1 => GUEST_V1,
+        ApiVersion::V2 => GUEST_V2,
     }
 }
 
@@ -196,7 +247,7 @@ pub fn create_body(desired: &Attributes, version: ApiVersion) -> Value {
             Slot::StartDate => {
                 body.insert(profile.into(), json!({"startDate": v}));
             }
-            Slot::Phone(_) | Slot::Address(_) => {}
+            Slot::Phone(_) | Slot::Address(_) | Slot::GuestType | Slot::GuestExpiration => {}
         }
     }
     if !name.is_empty() {
@@ -204,6 +255,11 @@ pub fn create_body(desired: &Attributes, version: ApiVersion) -> Value {
     }
     if !enterprise.is_empty() {
         body.insert(ent.into(), Value::Object(enterprise));
+    }
+    if let Some(g) = guest_value(desired) {
+        let urn = guest_urn(version);
+        body.insert("schemas".into(), json!([core, ent, profile, urn]));
+        body.insert(urn.into(), g);
     }
     let p = phones(desired);
     if !p.is_empty() {
@@ -228,6 +284,7 @@ fn first_value(arr: Option<&Value>) -> Option<String> {
 pub fn from_scim(u: &Value) -> Attributes {
     let ent = u.get(ENT_V2).or_else(|| u.get(ENT_V1));
     let profile = u.get(PROFILE_V2).or_else(|| u.get(PROFILE_V1));
+    let guest = u.get(GUEST_V2).or_else(|| u.get(GUEST_V1)).filter(|g| g.is_object());
     let mut out = Attributes::new();
     for attr in USER_ATTRIBUTES {
         let v = match attr.slot {
@@ -252,6 +309,8 @@ pub fn from_scim(u: &Value) -> Attributes {
             Slot::Enterprise(f) => ent.and_then(|e| text(e.get(f))),
             Slot::Manager => ent.and_then(|e| e.get("manager")).and_then(|m| text(m.get("managerId"))),
             Slot::StartDate => profile.and_then(|p| text(p.get("startDate"))),
+            Slot::GuestType => Some(if guest.is_some() { MULTI_CHANNEL_GUEST } else { MEMBER }.to_owned()),
+            Slot::GuestExpiration => guest.and_then(|g| text(g.get("expiration"))),
         };
         if let Some(v) = v {
             out.insert(attr.name.into(), Value::String(v));
@@ -265,6 +324,17 @@ pub fn from_scim(u: &Value) -> Attributes {
 /// itself, so "no desired value" is no difference for them; profileUrl is never updated.
 pub fn differs(name: &str, desired: Option<&str>, current: Option<&str>) -> bool {
     match name {
+        "accountType" => {
+            let guest = |v: Option<&str>| {
+                v.is_some_and(|t| {
+                    matches!(
+                        t.to_ascii_lowercase().as_str(),
+                        MULTI_CHANNEL_GUEST | "guest" | "multi" | "multichannelguest"
+                    )
+                })
+            };
+            guest(desired) != guest(current)
+        }
         "profileUrl" => false,
         "displayName" | "nickName" | "timezone" if desired.is_none() => false,
         "userName" | "nickName" | "primaryEmail" => desired.map(str::to_lowercase) != current.map(str::to_lowercase),
@@ -278,6 +348,7 @@ pub fn patch_body(desired: &Attributes, changed: &[&str], active: Option<bool>, 
     let (core, ent, profile) = ext(version);
     let mut phones_changed = false;
     let mut address_changed = false;
+    let mut guest_changed = false;
     match version {
         ApiVersion::V2 => {
             let mut ops = Vec::new();
@@ -316,6 +387,23 @@ pub fn patch_body(desired: &Attributes, changed: &[&str], active: Option<bool>, 
                     (Slot::Manager, None) => op("remove", format!("{ent}:manager.managerId"), None),
                     (Slot::StartDate, Some(v)) => op("replace", format!("{profile}:startDate"), Some(Value::String(v))),
                     (Slot::StartDate, None) => op("remove", format!("{profile}:startDate"), None),
+                    (Slot::GuestType | Slot::GuestExpiration, _) => guest_changed = true,
+                }
+            }
+            if guest_changed {
+                // Member ⇄ guest conversion and expiration, as Slack documents them for v2.
+                match guest_value(desired) {
+                    Some(g) => {
+                        let clear = text(desired.get("guestExpiration")).is_none()
+                            && changed.contains(&"guestExpiration")
+                            && !changed.contains(&"accountType");
+                        op("add", GUEST_V2.into(), Some(g));
+                        if clear {
+                            op("remove", format!("{GUEST_V2}.expiration"), None);
+                        }
+                    }
+                    None if changed.contains(&"accountType") => op("remove", GUEST_V2.into(), None),
+                    None => {}
                 }
             }
             if phones_changed {
@@ -380,6 +468,22 @@ pub fn patch_body(desired: &Attributes, changed: &[&str], active: Option<bool>, 
                         body.insert(profile.into(), json!({"startDate": v}));
                     }
                     (Slot::StartDate, None) => removals.push(format!("{profile}.startDate")),
+                    (Slot::GuestType | Slot::GuestExpiration, _) => guest_changed = true,
+                }
+            }
+            let mut schemas = vec![core, ent, profile];
+            if guest_changed {
+                // v1: the guest extension in the body makes a guest; removing it converts to a member.
+                match guest_value(desired) {
+                    Some(g) => {
+                        if text(desired.get("guestExpiration")).is_none() && changed.contains(&"guestExpiration") {
+                            removals.push(format!("{GUEST_V1}.expiration"));
+                        }
+                        body.insert(GUEST_V1.into(), g);
+                        schemas.push(GUEST_V1);
+                    }
+                    None if changed.contains(&"accountType") => removals.push(GUEST_V1.into()),
+                    None => {}
                 }
             }
             if phones_changed {
@@ -409,7 +513,7 @@ pub fn patch_body(desired: &Attributes, changed: &[&str], active: Option<bool>, 
             if !removals.is_empty() {
                 body.insert("meta".into(), json!({"attributes": removals}));
             }
-            body.insert("schemas".into(), json!([core, ent, profile]));
+            body.insert("schemas".into(), json!(schemas));
             Value::Object(body)
         }
     }

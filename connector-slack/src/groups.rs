@@ -26,6 +26,9 @@ fn members_of(body: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Slack's code for a member it refuses in a group (a multi-channel guest or a deactivated account).
+const REFUSED_MEMBER: &str = "unable_to_add_deleted_or_guest_to_group";
+
 impl Connection {
     fn group_schema(&self) -> &'static str {
         match self.settings.api_version {
@@ -110,6 +113,22 @@ impl Connection {
         }
     }
 
+    /// Adds members one at a time, skipping those Slack refuses as guests or deactivated accounts
+    /// (`unable_to_add_deleted_or_guest_to_group`): one warning each, naming the Slack id.
+    async fn add_members_one_by_one(&self, id: &str, add: &[String]) -> Result<Vec<String>, Failure> {
+        let mut warnings = Vec::new();
+        for m in add {
+            match self.patch_group(id, None, std::slice::from_ref(m), &[]).await {
+                Ok(()) => {}
+                Err(f) if f.code() == Some(REFUSED_MEMBER) => warnings.push(format!(
+                    "member {m} was not added: Slack takes only active full members into groups (a multi-channel guest or a deactivated account)"
+                )),
+                Err(f) => return Err(f),
+            }
+        }
+        Ok(warnings)
+    }
+
     async fn create_group(
         &self,
         r: &Record,
@@ -121,8 +140,32 @@ impl Connection {
         let (first, rest) = all.split_at(all.len().min(MEMBER_CHUNK));
         let body = json!({"schemas": [self.group_schema()], "displayName": name,
                           "members": first.iter().map(|m| json!({"value": m})).collect::<Vec<_>>()});
+        let mut warnings = warnings;
+        let mut rest = rest.to_vec();
         let created = match self.client.send(Method::POST, "/Groups", Some(&body), Endpoint::GroupCreate, false).await {
             Ok(a) => a.body.get("id").and_then(Value::as_str).map(str::to_owned),
+            // A guest among the members: create the group empty, then add members one by one.
+            Err(f) if f.code() == Some(REFUSED_MEMBER) => {
+                let empty = json!({"schemas": [self.group_schema()], "displayName": name, "members": []});
+                match self.client.send(Method::POST, "/Groups", Some(&empty), Endpoint::GroupCreate, false).await {
+                    Ok(a) => {
+                        let id = a.body.get("id").and_then(Value::as_str).map(str::to_owned);
+                        if let Some(id) = &id {
+                            match self.add_members_one_by_one(id, &all).await {
+                                Ok(w) => warnings.extend(w),
+                                Err(f) => {
+                                    let mut res = RecordResult::failed(r, f.to_error_info());
+                                    res.target_id = Some(id.clone());
+                                    return res;
+                                }
+                            }
+                        }
+                        rest.clear();
+                        id
+                    }
+                    Err(f) => return RecordResult::failed(r, f.to_error_info()),
+                }
+            }
             Err(f) if f.maybe_applied() => match self.find_group(name).await {
                 Ok(Some(id)) => Some(id),
                 _ => return RecordResult::failed(r, f.to_error_info()),
@@ -135,7 +178,7 @@ impl Connection {
                 ErrorInfo::new(ErrorKind::Other, "Slack created the group but returned no id").retryable(),
             );
         };
-        if let Err(f) = self.patch_group(&id, None, rest, &[]).await {
+        if let Err(f) = self.patch_group(&id, None, &rest, &[]).await {
             let mut res = RecordResult::failed(r, f.to_error_info());
             res.target_id = Some(id);
             return res;
@@ -242,6 +285,26 @@ impl Connection {
                 res
             }
             Err(f) if f.code() == Some("no_such_group") => self.create_group(r, &name, &desired, warnings).await,
+            // A guest (or a deactivated account) among the additions: apply the rest, then add one by one.
+            Err(f) if f.code() == Some(REFUSED_MEMBER) => {
+                let applied = match self.patch_group(&id, rename.as_deref(), &[], &remove).await {
+                    Ok(()) => self.add_members_one_by_one(&id, &add).await,
+                    Err(f) => Err(f),
+                };
+                match applied {
+                    Ok(w) => {
+                        warnings.extend(w);
+                        let mut res = RecordResult::of(r, Outcome::Updated, Some(id));
+                        res.warnings = warnings;
+                        res
+                    }
+                    Err(f) => {
+                        let mut res = RecordResult::failed(r, f.to_error_info());
+                        res.target_id = Some(id);
+                        res
+                    }
+                }
+            }
             Err(f) => {
                 let mut res = RecordResult::failed(r, f.to_error_info());
                 res.target_id = Some(id);

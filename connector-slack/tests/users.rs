@@ -469,3 +469,107 @@ fn deprovisioning_never_adopts_an_account_it_did_not_provision() {
         assert_eq!(env.user("live").unwrap()["id"], live.as_str(), "{v}");
     }
 }
+
+const GUEST: &str = "urn:ietf:params:scim:schemas:extension:slack:guest:2.0:User";
+
+/// Multi-channel guests on both API versions: create with an expiration, read back unchanged, convert
+/// guest ⇄ member, set, change and clear the expiration, an expired guest is inactive in Slack, and
+/// Admins/Owners cannot be made guests.
+#[test]
+fn multi_channel_guests_create_convert_and_expire() {
+    for v in VERSIONS {
+        let env = Env::off(v);
+        env.seed(json!({"settings": {"plan": "enterprise"}}));
+        let inst = env.open(json!({}));
+        let guest = |exp: Option<&str>| {
+            let mut attrs =
+                json!({"userName": "gail", "primaryEmail": "gail@example.com", "accountType": "multi_channel_guest"});
+            if let Some(e) = exp {
+                attrs["guestExpiration"] = json!(e);
+            }
+            user("gail", attrs)
+        };
+        let r = run1(&inst, guest(Some("2099-01-31T23:59:59Z")));
+        assert_eq!(r.outcome, Outcome::Created, "{v}: {r:?}");
+        let id = r.target_id.clone().unwrap();
+        let u = env.user("gail").unwrap();
+        assert_eq!(u[GUEST]["type"], "multi", "{v}: {u}");
+        assert_eq!(u[GUEST]["expiration"], "2099-01-31T23:59:59Z", "{v}");
+        let known = |mut rec: Record| {
+            rec.target_id = Some(id.clone());
+            rec
+        };
+        assert_eq!(run1(&inst, known(guest(Some("2099-01-31T23:59:59Z")))).outcome, Outcome::Unchanged, "{v}");
+        // Change, then clear the expiration.
+        assert_eq!(run1(&inst, known(guest(Some("2099-06-30T23:59:59Z")))).outcome, Outcome::Updated, "{v}");
+        assert_eq!(env.user("gail").unwrap()[GUEST]["expiration"], "2099-06-30T23:59:59Z", "{v}");
+        let mut clear = known(guest(None));
+        clear.attributes.insert("guestExpiration".into(), json!(""));
+        assert_eq!(run1(&inst, clear).outcome, Outcome::Updated, "{v}");
+        let u = env.user("gail").unwrap();
+        assert_eq!(u[GUEST]["type"], "multi", "{v}: still a guest: {u}");
+        assert!(u[GUEST].get("expiration").is_none_or(Value::is_null), "{v}: {u}");
+        // Guest → member, member → guest.
+        let mut member = known(guest(None));
+        member.attributes.insert("accountType".into(), json!("member"));
+        assert_eq!(run1(&inst, member).outcome, Outcome::Updated, "{v}");
+        assert!(env.user("gail").unwrap().get(GUEST).is_none_or(Value::is_null), "{v}: converted to a member");
+        assert_eq!(run1(&inst, known(guest(Some("2099-01-01T00:00:00Z")))).outcome, Outcome::Updated, "{v}");
+        assert_eq!(env.user("gail").unwrap()[GUEST]["type"], "multi", "{v}: a guest again");
+        // An expiration in the past: Slack deactivates the guest.
+        assert_eq!(run1(&inst, known(guest(Some("2001-01-01T00:00:00Z")))).outcome, Outcome::Updated, "{v}");
+        assert_eq!(env.user("gail").unwrap()["active"], false, "{v}: expired guests are deactivated");
+        // Owners cannot be made guests.
+        let owner = env.user("primary.owner").unwrap()["id"].as_str().unwrap().to_owned();
+        let mut rec = user("own", json!({"accountType": "multi_channel_guest"}));
+        rec.target_id = Some(owner);
+        let e = run1(&inst, rec).error.unwrap();
+        assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::PermissionDenied, Some("cannot_make_user_guest")), "{v}");
+        assert!(e.message.contains("cannot be made guests"), "{v}: {}", e.message);
+    }
+}
+
+/// A guest among a group's members: the group is created (and updated) with the full members, and the
+/// guest is skipped with a warning naming its Slack id.
+#[test]
+fn groups_skip_guests_slack_refuses_with_a_warning() {
+    for v in VERSIONS {
+        let env = Env::off(v);
+        env.seed(json!({"settings": {"plan": "enterprise"}}));
+        let inst = env.open(json!({}));
+        let full = run1(&inst, user("full", json!({"userName": "full", "primaryEmail": "full@example.com"})));
+        let guest = run1(
+            &inst,
+            user(
+                "gst",
+                json!({"userName": "gst", "primaryEmail": "gst@example.com", "accountType": "multi_channel_guest"}),
+            ),
+        );
+        let (full_id, guest_id) = (full.target_id.unwrap(), guest.target_id.unwrap());
+        let members = vec![member("full", Some(&full_id)), member("gst", Some(&guest_id))];
+        let r = run1(&inst, group("crew", "crew", members.clone()));
+        assert_eq!(r.outcome, Outcome::Created, "{v}: {r:?}");
+        assert!(r.warnings.iter().any(|w| w.contains(&guest_id) && w.contains("guest")), "{v}: {r:?}");
+        let g = env.groups().into_iter().find(|g| g["displayName"] == "crew").unwrap();
+        assert_eq!(g["members"].as_array().unwrap().len(), 1, "{v}: only the full member: {g}");
+        // An update that adds the guest again (Merge, previous members known) skips it the same way.
+        let third = run1(&inst, user("thr", json!({"userName": "thr", "primaryEmail": "thr@example.com"})));
+        let mut upd = group(
+            "crew",
+            "crew",
+            vec![
+                member("full", Some(&full_id)),
+                member("gst", Some(&guest_id)),
+                member("thr", third.target_id.as_deref()),
+            ],
+        );
+        upd.target_id = r.target_id.clone();
+        upd.previous_members = Some(vec![member("full", Some(&full_id))]);
+        upd.changed = Some(vec!["members".into()]);
+        let r = run1(&inst, upd);
+        assert_eq!(r.outcome, Outcome::Updated, "{v}: {r:?}");
+        assert!(r.warnings.iter().any(|w| w.contains(&guest_id)), "{v}: {r:?}");
+        let g = env.groups().into_iter().find(|g| g["displayName"] == "crew").unwrap();
+        assert_eq!(g["members"].as_array().unwrap().len(), 2, "{v}: full and third: {g}");
+    }
+}

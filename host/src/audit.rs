@@ -20,6 +20,10 @@ pub struct AuditEvent<'a> {
     pub is_success: bool,
     pub outcome: &'a str,
     pub non_success_cause: Option<&'a str>,
+    /// What an administrator should know although the record succeeded (e.g. a guest the target
+    /// refused as a group member). Ids only, never attribute values.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub warnings: &'a [String],
 }
 
 /// An append-only JSON-lines file.

@@ -373,6 +373,7 @@ impl Executor<'_> {
                 is_success: ok,
                 outcome: outcome_name(r.outcome),
                 non_success_cause: cause.as_deref(),
+                warnings: &r.warnings,
             });
             for w in &r.warnings {
                 tracing::warn!(channel, source_id = %rec.source_id, "{w}");

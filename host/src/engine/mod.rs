@@ -264,6 +264,7 @@ fn cycle_body(
                 is_success: false,
                 outcome: "held",
                 non_success_cause: Some(&a.reason),
+                warnings: &[],
             })
             .collect();
         audit.write(&events)?;

@@ -97,9 +97,18 @@ impl User {
         }
     }
 
-    /// Whether the user is active at `now`.
+    /// Whether the user is active at `now`: not deactivated, and not a multi-channel guest whose
+    /// expiration has passed (Slack deactivates guests when their expiration comes; wall-clock time).
     pub fn is_active(&self, now: Instant) -> bool {
-        self.deactivated_at.is_none_or(|t| now < t)
+        self.deactivated_at.is_none_or(|t| now < t) && !self.guest_expired()
+    }
+
+    /// Whether this is a multi-channel guest whose expiration (RFC 3339) has passed.
+    pub fn guest_expired(&self) -> bool {
+        match &self.guest {
+            Some(Some(exp)) => exp.parse::<jiff::Timestamp>().is_ok_and(|t| t <= jiff::Timestamp::now()),
+            _ => false,
+        }
     }
 
     /// Clears everything a PUT replaces.
