@@ -158,6 +158,17 @@ pub struct FieldPlan {
     parser: Option<String>,
     /// Never shown.
     pub masked: bool,
+    /// Resolve the value to another user's target id (`dn` or `source_id`).
+    pub resolve: Option<Resolve>,
+}
+
+/// How a mapped value names another user (see [`FieldPlan::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolve {
+    /// The value is the user's DN.
+    Dn,
+    /// The value is the user's source id.
+    SourceId,
 }
 
 impl FieldPlan {
@@ -191,6 +202,12 @@ impl FieldPlan {
             trim: m.trim,
             case: m.case.clone(),
             parser: m.parser.clone(),
+            resolve: match m.resolve.as_deref() {
+                None => None,
+                Some("dn") => Some(Resolve::Dn),
+                Some("source_id") => Some(Resolve::SourceId),
+                Some(other) => return Err(format!("resolve `{other}` is not dn or source_id")),
+            },
             masked: m.masked,
         })
     }
@@ -258,6 +275,11 @@ impl Mapping {
     /// Whether `target` is masked.
     pub fn masked(&self, target: &str) -> bool {
         self.fields.iter().any(|f| f.target == target && f.masked)
+    }
+
+    /// The fields whose value names another user.
+    pub fn references(&self) -> impl Iterator<Item = (&str, Resolve)> {
+        self.fields.iter().filter_map(|f| f.resolve.map(|r| (f.target.as_str(), r)))
     }
 
     /// Whether `target` is create-only.

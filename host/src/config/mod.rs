@@ -316,6 +316,12 @@ pub struct FieldMapping {
     /// Never shown in logs, plans or the audit (values are hashed in state).
     #[serde(default)]
     pub masked: bool,
+    /// The value names another user of the same connection, to be sent as that user's target id (e.g.
+    /// `manager`): `dn` (the value is a DN, as in LDAP's `manager`) or `source_id` (the value is the
+    /// other user's id attribute). A user not provisioned yet resolves to no value, filled in on a
+    /// later cycle; one who left resolves to no value, which clears it.
+    #[serde(default)]
+    pub resolve: Option<String>,
 }
 
 /// A channel: a source location mapped to a target.

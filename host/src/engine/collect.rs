@@ -7,8 +7,9 @@ use super::diff::{decide_gone, decide_user, short_hash, Decision, Desired, Plann
 use super::{ChannelRuntime, CycleError};
 use crate::config::AccountStatus;
 use crate::entry::{norm_dn, under, Entry};
+use crate::mapping::Resolve;
 use crate::source::{self, Kind, ReadOutcome, Sink, SourceError};
-use crate::state::{Row, Status};
+use crate::state::{ReferenceIndex, Row, Status};
 use connector_abi::payload::ObjectClass;
 use std::collections::{HashMap, HashSet};
 
@@ -52,6 +53,27 @@ fn account_active(rule: Option<&AccountStatus>, e: &Entry) -> bool {
     }
 }
 
+/// Replaces each mapped value that names another user (`resolve`) with that user's target id, or with
+/// no value when the user is not provisioned (yet, or any more): the hash then changes when they are,
+/// and the next cycle sends the id (or clears it).
+fn resolve_references(
+    attrs: &mut serde_json::Map<String, serde_json::Value>,
+    mapping: &crate::mapping::Mapping,
+    index: &ReferenceIndex,
+) {
+    for (target, how) in mapping.references() {
+        let Some(v) = attrs.get(target).and_then(|v| v.as_str()).map(str::to_owned) else { continue };
+        let resolved = match how {
+            Resolve::Dn => index.by_dn_hash.get(&short_hash(norm_dn(&v).as_bytes())),
+            Resolve::SourceId => index.by_source_id.get(v.trim()),
+        };
+        attrs.insert(
+            target.to_owned(),
+            resolved.map_or(serde_json::Value::Null, |t| serde_json::Value::String(t.clone())),
+        );
+    }
+}
+
 /// Members (normalised DNs) of the group `dn`, following nested groups when asked.
 pub(crate) fn expand_group(groups: &[Entry], dn: &str, member_attr: &str, nested: bool) -> HashSet<String> {
     let by_dn: HashMap<String, &Entry> = groups.iter().map(|g| (norm_dn(&g.dn), g)).collect();
@@ -78,6 +100,7 @@ pub(crate) fn expand_group(groups: &[Entry], dn: &str, member_attr: &str, nested
 struct Collector<'a> {
     rt: &'a ChannelRuntime,
     rows: &'a HashMap<String, Row>,
+    references: Option<&'a ReferenceIndex>,
     now: i64,
     source_applies_location: bool,
     group_entries: Vec<Entry>,
@@ -129,7 +152,13 @@ impl Sink for Collector<'_> {
             self.member_of.push((id.clone(), e.values(attr).to_vec()));
         }
         let active = account_active(ch.cfg.account_status.as_ref(), &e);
-        let mut d = Desired::new(id.clone(), ch.mapping.apply(&e), active);
+        let mut attrs = ch.mapping.apply(&e);
+        if let Some(index) = self.references {
+            resolve_references(&mut attrs, &ch.mapping, index);
+        }
+        let mut d = Desired::new(id.clone(), attrs, active);
+        let dn_hash = Some(short_hash(norm_dn(&e.dn).as_bytes()));
+        d.dn_hash = dn_hash.clone();
         d.ident_hash = self.rt.ident_attribute.as_deref().and_then(|a| {
             let v = d.attrs.get(a)?.as_str()?.trim().to_lowercase();
             (!v.is_empty()).then(|| short_hash(v.as_bytes()))
@@ -141,8 +170,9 @@ impl Sink for Collector<'_> {
         let ident = d.ident_hash.clone();
         match decide_user(row, d, &ch.mapping, self.now, self.rt.honour_skipped) {
             Decision::Nothing => {
-                if let Some(r) = row.filter(|r| r.target_id.is_some() && r.ident_hash != ident) {
-                    self.ident_updates.push(Row { ident_hash: ident, ..r.clone() });
+                let stale = |r: &&Row| r.target_id.is_some() && (r.ident_hash != ident || r.dn_hash != dn_hash);
+                if let Some(r) = row.filter(stale) {
+                    self.ident_updates.push(Row { ident_hash: ident, dn_hash, ..r.clone() });
                 }
             }
             Decision::ClearDirty => self.clear_dirty.push(id.clone()),
@@ -158,6 +188,7 @@ impl Sink for Collector<'_> {
 pub(crate) fn collect(
     rt: &ChannelRuntime,
     rows: &HashMap<String, Row>,
+    references: Option<&ReferenceIndex>,
     since: Option<String>,
     now: i64,
 ) -> Result<Snapshot, CycleError> {
@@ -166,6 +197,7 @@ pub(crate) fn collect(
     let mut c = Collector {
         rt,
         rows,
+        references,
         now,
         source_applies_location: src.applies_location(),
         group_entries: Vec::new(),

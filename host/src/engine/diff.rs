@@ -47,6 +47,8 @@ pub struct Desired {
     pub active: bool,
     /// Hash of the unique user identifier's value (lowercased), when the connection has one.
     pub ident_hash: Option<String>,
+    /// Hash of the user's normalised DN.
+    pub dn_hash: Option<String>,
 }
 
 /// A short hex SHA-256.
@@ -67,7 +69,15 @@ impl Desired {
             all.push_str(h);
             all.push(';');
         }
-        Desired { source_id, attrs, hash: short_hash(all.as_bytes()), attr_hashes, active, ident_hash: None }
+        Desired {
+            source_id,
+            attrs,
+            hash: short_hash(all.as_bytes()),
+            attr_hashes,
+            active,
+            ident_hash: None,
+            dn_hash: None,
+        }
     }
 }
 
@@ -84,6 +94,8 @@ pub struct Planned {
     pub members: Vec<String>,
     /// The unique user identifier's hash to record after success.
     pub ident_hash: Option<String>,
+    /// The DN hash to record after success (users).
+    pub dn_hash: Option<String>,
 }
 
 /// What to do with a user the source has.
@@ -125,6 +137,7 @@ fn send(
         attr_hashes,
         members: vec![],
         ident_hash: d.ident_hash,
+        dn_hash: d.dn_hash,
     }))
 }
 
@@ -205,6 +218,7 @@ pub fn decide_gone(row: &Row, object_class: ObjectClass, now: i64, honour_skippe
         attr_hashes: row.attr_hashes.clone(),
         members: vec![],
         ident_hash: row.ident_hash.clone(),
+        dn_hash: row.dn_hash.clone(),
     })
 }
 
@@ -272,5 +286,6 @@ pub fn decide_group(
         attr_hashes: AttrHashes::from_map(&hashes),
         members: g.members.clone(),
         ident_hash: None,
+        dn_hash: None,
     }))
 }

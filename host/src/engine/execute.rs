@@ -24,6 +24,7 @@ struct Settlement {
     attr_hashes: AttrHashes,
     members: Vec<String>,
     ident_hash: Option<String>,
+    dn_hash: Option<String>,
 }
 
 impl Settlement {
@@ -35,6 +36,7 @@ impl Settlement {
             attr_hashes: p.attr_hashes,
             members: p.members,
             ident_hash: p.ident_hash,
+            dn_hash: p.dn_hash,
         };
         (p.record, s)
     }
@@ -318,6 +320,7 @@ impl Executor<'_> {
                     last_error: None,
                     ident_hash: old.and_then(|o| o.ident_hash.clone()),
                     skipped_hash: Some(s.hash.clone()),
+                    dn_hash: s.dn_hash.clone(),
                 }
             } else if ok {
                 match r.outcome {
@@ -341,6 +344,7 @@ impl Executor<'_> {
                     last_error: None,
                     ident_hash: s.ident_hash.clone(),
                     skipped_hash: None,
+                    dn_hash: s.dn_hash.clone(),
                 }
             } else {
                 figures.failed += 1;
@@ -359,6 +363,7 @@ impl Executor<'_> {
                     last_error: cause.clone(),
                     ident_hash: old.and_then(|o| o.ident_hash.clone()),
                     skipped_hash: old.and_then(|o| o.skipped_hash.clone()),
+                    dn_hash: s.dn_hash.clone(),
                 }
             };
             out.push(row);

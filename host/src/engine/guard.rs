@@ -5,8 +5,11 @@
 //! rejects them or the source undoes them. Creates, updates and reactivations still go out.
 
 use super::diff::{Intent, Planned};
+use super::{ChannelRuntime, CycleError};
+use crate::audit::{Audit, AuditEvent};
+use crate::clock::now_rfc3339;
 use crate::config::DeprovisionGuard;
-use crate::state::{HeldAction, HoldDecision};
+use crate::state::{HeldAction, HoldDecision, State};
 use connector_abi::payload::MemberRef;
 use std::collections::HashSet;
 
@@ -90,8 +93,53 @@ pub(crate) struct Verdict {
     previously_held: HashSet<Key>,
 }
 
-/// Decides whether this cycle's deprovisioning actions go out.
+/// Decides whether this cycle's deprovisioning actions go out, by the channel's guard settings.
 pub(crate) fn decide(
+    rt: &ChannelRuntime,
+    provisioned: u64,
+    users_read: u64,
+    actions: &[HeldAction],
+    stored: &[(HeldAction, HoldDecision)],
+) -> Verdict {
+    let cfg = &rt.ch.cfg;
+    decide_with(rt.name(), &cfg.deprovision_guard, cfg.allow_empty_source, provisioned, users_read, actions, stored)
+}
+
+/// Keeps what the guard held (and the rejections still proposed), forgets the rest, and writes one
+/// `HELD` audit event per newly held action.
+pub(crate) fn record(
+    state: &mut State,
+    audit: &Audit,
+    channel: &str,
+    cycle_id: i64,
+    verdict: &Verdict,
+    actions: &[HeldAction],
+    now: i64,
+) -> Result<(), CycleError> {
+    state.set_holds(channel, &verdict.stored(actions), now)?;
+    let time = now_rfc3339();
+    let events: Vec<AuditEvent<'_>> = verdict
+        .newly_held(actions)
+        .into_iter()
+        .map(|a| AuditEvent {
+            time: time.clone(),
+            cycle_id,
+            channel,
+            event_type: "HELD",
+            object_class: if a.object_class == "user" { "user" } else { "group" },
+            source_id: &a.source_id,
+            target_id: a.target_id.as_deref(),
+            is_success: false,
+            outcome: "held",
+            non_success_cause: Some(&a.reason),
+            warnings: &[],
+        })
+        .collect();
+    audit.write(&events)?;
+    Ok(())
+}
+
+fn decide_with(
     channel: &str,
     guard: &DeprovisionGuard,
     allow_empty_source: bool,
@@ -216,7 +264,7 @@ mod tests {
     }
 
     fn holds(n: usize, provisioned: u64, users_read: u64, guard: &DeprovisionGuard) -> bool {
-        decide("c", guard, false, provisioned, users_read, &actions(n), &[]).hold
+        decide_with("c", guard, false, provisioned, users_read, &actions(n), &[]).hold
     }
 
     #[test]
@@ -236,7 +284,7 @@ mod tests {
         let off = DeprovisionGuard { enabled: false, ..DeprovisionGuard::default() };
         assert!(holds(1, 3, 0, &off));
         assert!(!holds(1, 3, 2, &off), "the guard is off and the read was not empty");
-        assert!(!decide("c", &off, true, 3, 0, &actions(3), &[]).hold, "allow_empty_source");
+        assert!(!decide_with("c", &off, true, 3, 0, &actions(3), &[]).hold, "allow_empty_source");
         assert!(!holds(0, 3, 0, &off), "nothing to deprovision: nothing to hold");
     }
 
@@ -246,12 +294,12 @@ mod tests {
         let a = actions(20);
         let approved: Vec<(HeldAction, HoldDecision)> =
             a.iter().take(19).map(|x| (x.clone(), HoldDecision::Approved)).collect();
-        assert!(decide("c", &g, false, 40, 20, &a, &approved).hold, "one more than approved: held again");
-        assert!(!decide("c", &g, false, 40, 21, &a[..19], &approved).hold, "the approved set goes");
-        assert!(!decide("c", &g, false, 40, 25, &a[..15], &approved).hold, "a subset of it goes");
+        assert!(decide_with("c", &g, false, 40, 20, &a, &approved).hold, "one more than approved: held again");
+        assert!(!decide_with("c", &g, false, 40, 21, &a[..19], &approved).hold, "the approved set goes");
+        assert!(!decide_with("c", &g, false, 40, 25, &a[..15], &approved).hold, "a subset of it goes");
         let rejected: Vec<(HeldAction, HoldDecision)> =
             a.iter().take(18).map(|x| (x.clone(), HoldDecision::Rejected)).collect();
-        let v = decide("c", &g, false, 40, 20, &a, &rejected);
+        let v = decide_with("c", &g, false, 40, 20, &a, &rejected);
         assert!(!v.hold, "2 counted");
         assert!(v.blocks(&a[0]) && !v.blocks(&a[19]));
         assert_eq!(v.stored(&a).len(), 18, "the rejections still proposed are kept");

@@ -16,12 +16,12 @@ mod groups;
 mod guard;
 mod identity;
 mod plan;
+mod progress;
 
 pub use plan::PlannedView;
+pub use progress::{NoProgress, Progress};
 
 use crate::audit::Audit;
-use crate::audit::AuditEvent;
-use crate::clock::now_rfc3339;
 use crate::clock::unix_now;
 use crate::compile::CompiledChannel;
 use crate::source::SourceError;
@@ -45,25 +45,6 @@ pub enum CycleError {
     /// The audit log could not be written.
     #[error("audit log: {0}")]
     Audit(#[from] std::io::Error),
-}
-
-/// Progress reporting (a terminal shows bars; otherwise plain lines or nothing).
-pub trait Progress: Sync {
-    /// A phase starts with `total` records.
-    fn start(&self, channel: &str, phase: &str, total: u64);
-    /// `n` more records are done.
-    fn advance(&self, n: u64);
-    /// The phase ended.
-    fn finish(&self);
-}
-
-/// No progress output.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn start(&self, _: &str, _: &str, _: u64) {}
-    fn advance(&self, _: u64) {}
-    fn finish(&self) {}
 }
 
 /// A channel ready to run: compiled configuration and its connection's open connector instance.
@@ -168,7 +149,12 @@ fn cycle_body(
 ) -> Result<CycleReport, CycleError> {
     let channel = rt.name();
     let mut users = state.rows(Table::Users, channel)?;
-    let mut snap = collect::collect(rt, &users, state.token(channel)?, now)?;
+    // References (e.g. managers) resolve against the connection's provisioned users.
+    let references = match rt.ch.mapping.references().next() {
+        Some(_) => Some(state.reference_index(channel)?),
+        None => None,
+    };
+    let mut snap = collect::collect(rt, &users, references.as_ref(), state.token(channel)?, now)?;
     let mut report = CycleReport {
         channel: channel.to_owned(),
         cycle_id,
@@ -189,12 +175,11 @@ fn cycle_body(
 
     // The guard counts this cycle's deprovisioning actions, groups included (decided on the predicted
     // users), before any of them is sent.
-    let provisioned = users.values().filter(|r| r.target_id.is_some() && r.status == Status::Active).count() as u64;
-    let mut actions = guard::user_actions(&planned);
     let groups_rows = match &rt.ch.cfg.groups {
         Some(_) => Some((state.rows(Table::Groups, channel)?, state.memberships(channel)?)),
         None => None,
     };
+    let mut actions = guard::user_actions(&planned);
     if let (Some(g), Some((rows, memberships))) = (&rt.ch.cfg.groups, &groups_rows) {
         let mut predicted = users.clone();
         plan::predicted(&mut predicted, &planned);
@@ -202,17 +187,8 @@ fn cycle_body(
         let gone: HashSet<&str> = actions.iter().map(|a| a.source_id.as_str()).collect();
         actions.extend(guard::group_actions(&gp.planned, &gone));
     }
-    let stored = state.holds(channel, None)?;
-    let guard_cfg = &rt.ch.cfg.deprovision_guard;
-    let verdict = guard::decide(
-        channel,
-        guard_cfg,
-        rt.ch.cfg.allow_empty_source,
-        provisioned,
-        snap.users_read,
-        &actions,
-        &stored,
-    );
+    let provisioned = users.values().filter(|r| r.target_id.is_some() && r.status == Status::Active).count() as u64;
+    let verdict = guard::decide(rt, provisioned, snap.users_read, &actions, &state.holds(channel, None)?);
     guard::apply_to_users(&verdict, &mut planned, &actions);
 
     if opts.dry_run {
@@ -246,28 +222,8 @@ fn cycle_body(
             exec.send(state, Table::Groups, gp.planned, rows, &mut report.figures)?;
         }
     }
-    // What the guard held (and the rejections still proposed) is kept; everything else is forgotten.
-    let newly: Vec<HeldAction> = verdict.newly_held(&held).into_iter().cloned().collect();
     if !opts.dry_run {
-        state.set_holds(channel, &verdict.stored(&held), now)?;
-        let time = now_rfc3339();
-        let events: Vec<AuditEvent<'_>> = newly
-            .iter()
-            .map(|a| AuditEvent {
-                time: time.clone(),
-                cycle_id,
-                channel,
-                event_type: "HELD",
-                object_class: if a.object_class == "user" { "user" } else { "group" },
-                source_id: &a.source_id,
-                target_id: a.target_id.as_deref(),
-                is_success: false,
-                outcome: "held",
-                non_success_cause: Some(&a.reason),
-                warnings: &[],
-            })
-            .collect();
-        audit.write(&events)?;
+        guard::record(state, audit, channel, cycle_id, &verdict, &held, now)?;
         // A held cycle keeps its change-detection token, so an incremental source proposes the same
         // actions again (for approval) instead of forgetting entries it already read.
         if !verdict.hold && !opts.stop.load(Ordering::SeqCst) && snap.outcome.token.is_some() {

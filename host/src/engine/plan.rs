@@ -74,6 +74,7 @@ pub(crate) fn predicted(rows: &mut HashMap<String, Row>, planned: &[Planned]) {
             last_error: None,
             ident_hash: None,
             skipped_hash: None,
+            dn_hash: None,
         });
         row.status = status;
         if row.target_id.is_none() && status == Status::Active {

