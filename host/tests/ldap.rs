@@ -13,6 +13,11 @@ fn config(h: &Host, s: &Slapd, change_detection: &str, page_size: u32) {
 
 /// `tls` holds extra source lines (`starttls = true`, `ca_certificate = "..."`).
 fn config_tls(h: &Host, url: &str, tls: &str, change_detection: &str, page_size: u32) {
+    config_edit(h, url, tls, change_detection, page_size, &[]);
+}
+
+/// The config with text replacements (`from`, `to`) applied.
+fn config_edit(h: &Host, url: &str, tls: &str, change_detection: &str, page_size: u32, edits: &[(&str, &str)]) {
     let cfg = format!(
         r#"
 [engine]
@@ -60,6 +65,10 @@ title = {{ attribute = "title" }}
             "maxConcurrency = 16"
         ),
     );
+    let cfg = edits.iter().fold(cfg, |c, (from, to)| {
+        assert!(c.contains(from), "`{from}` not in the config");
+        c.replace(from, to)
+    });
     std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
 }
 
@@ -279,4 +288,123 @@ fn a_bind_that_sees_no_users_deprovisions_nobody() {
     assert_eq!(out.status.code(), Some(1), "{}\n{err}", stdout(&out));
     assert!(err.contains("7 deprovisioning action(s) held") && err.contains("the source returned no users"), "{err}");
     assert_eq!(h.users().iter().filter(|u| u["active"] == true).count(), 8, "seven people and the owner stay active");
+}
+
+fn slack_names(h: &Host) -> Vec<String> {
+    let mut v: Vec<String> = h
+        .users()
+        .into_iter()
+        .filter(|u| u["active"] == true && u["userName"] != "primary.owner")
+        .map(|u| u["userName"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A group DN location, nested or not: only (transitive) members are provisioned, and leaving the
+/// group deprovisions.
+#[test]
+fn a_group_dn_location_nested_or_not_and_leaving_it() {
+    for nested in [false, true] {
+        let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+        let s = Slapd::start(h.dir.path());
+        let location = format!(
+            "[connections.channels.location]\nbase_dn = \"ou=People,{SUFFIX}\"\ngroup_dn = \"cn=slack-users,ou=Groups,{SUFFIX}\"\nnested = {nested}\nfilter = \"(objectClass=inetOrgPerson)\""
+        );
+        config_edit(
+            &h,
+            &s.url(),
+            "",
+            "none",
+            100,
+            &[(
+                &format!("[connections.channels.location]\nbase_dn = \"ou=People,{SUFFIX}\"\nfilter = \"(&(objectClass=inetOrgPerson)(!(description=contractor)))\""),
+                &location,
+            )],
+        );
+        let mut ldif = String::new();
+        for u in ["ann", "bob", "cyd", "dot"] {
+            ldif.push_str(&person_ldif(u, "People", ""));
+        }
+        ldif.push_str(&group_ldif("inner", &[dn("cyd")]));
+        ldif.push_str(&group_ldif("slack-users", &[dn("ann"), dn("bob"), format!("cn=inner,ou=Groups,{SUFFIX}")]));
+        s.add(&ldif);
+        sync(&h);
+        let want: Vec<&str> = if nested { vec!["ann", "bob", "cyd"] } else { vec!["ann", "bob"] };
+        assert_eq!(slack_names(&h), want, "nested = {nested}");
+        // bob leaves the group: deprovisioned (Remove User Action Disable), dot is never provisioned.
+        s.modify(&format!(
+            "dn: cn=slack-users,ou=Groups,{SUFFIX}\nchangetype: modify\ndelete: member\nmember: {}\n",
+            dn("bob")
+        ));
+        sync(&h);
+        let want: Vec<&str> = if nested { vec!["ann", "cyd"] } else { vec!["ann"] };
+        assert_eq!(slack_names(&h), want, "nested = {nested}: bob left the group");
+        assert_eq!(h.user("bob").unwrap()["active"], false);
+        assert!(h.user("dot").is_none());
+    }
+}
+
+/// Active Directory's `userAccountControl` (bit 2 disables) and USN change detection (`uSNChanged`, an
+/// integer change counter), on slapd with an AD-like schema.
+#[test]
+fn active_directory_account_control_and_usn_change_detection() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let s = Slapd::start(h.dir.path());
+    config_edit(
+        &h,
+        &s.url(),
+        "",
+        "usn",
+        100,
+        &[(
+            "algorithm = \"flag\"\nattribute = \"employeeType\"\ndisabled_value = \"disabled\"",
+            "algorithm = \"active_directory\"",
+        )],
+    );
+    let ad = |uid: &str, usn: u32, uac: u32| {
+        person_ldif(uid, "People", &format!("objectClass: adLike\nuSNChanged: {usn}\nuserAccountControl: {uac}\n"))
+    };
+    s.add(&format!("{}{}{}", ad("ann", 10, 512), ad("bob", 11, 512), ad("cyd", 12, 514)));
+    let out = sync(&h);
+    assert!(out.contains("created 2"), "cyd's account is disabled (0x2): {out}");
+    assert!(h.user("cyd").is_none());
+    // Nothing changed: the incremental read (uSNChanged > 12) reads no entry.
+    let out = sync(&h);
+    assert!(out.contains("(0 entries read"), "{out}");
+    // ann's title changes and bob is disabled: both get a higher USN, as AD does on every change.
+    s.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: title\ntitle: Lead\n-\nreplace: uSNChanged\nuSNChanged: 20\n\n\
+         dn: {}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n-\nreplace: uSNChanged\nuSNChanged: 21\n",
+        dn("ann"),
+        dn("bob")
+    ));
+    let out = sync(&h);
+    assert!(out.contains("updated 1") && out.contains("disabled 1") && out.contains("(2 entries read"), "{out}");
+    assert_eq!(h.user("ann").unwrap()["title"], "Lead");
+    assert_eq!(h.user("bob").unwrap()["active"], false);
+    // An entry whose USN did not move is not read again.
+    let out = sync(&h);
+    assert!(out.contains("(0 entries read"), "{out}");
+}
+
+/// `timestamp_no_negation` (for servers such as Oracle DS): `(modifyTimestamp>=T)`.
+#[test]
+fn timestamp_change_detection_without_negation() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let s = Slapd::start(h.dir.path());
+    config(&h, &s, "timestamp_no_negation", 100);
+    s.add(&format!("{}{}", person_ldif("ann", "People", ""), person_ldif("bob", "People", "")));
+    assert!(sync(&h).contains("created 2"));
+    // Entries changed within the clock-skew allowance (5 s) of a check are read once more; past it, an
+    // unchanged directory reads nothing.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let out = sync(&h);
+    assert!(out.contains("created 0, updated 0"), "{out}");
+    let out = sync(&h);
+    assert!(out.contains("(0 entries read"), "{out}");
+    s.modify(&format!("dn: {}\nchangetype: modify\nreplace: title\ntitle: Staff\n", dn("bob")));
+    let out = sync(&h);
+    assert!(out.contains("updated 1") && out.contains("(1 entries read"), "{out}");
+    assert_eq!(h.user("bob").unwrap()["title"], "Staff");
 }

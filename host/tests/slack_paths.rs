@@ -115,3 +115,95 @@ fn directory_guests_are_created_converted_and_expire() {
     h.sync();
     assert_eq!(h.user("mia").unwrap()["active"], false);
 }
+
+/// A create-only attribute is set on create and never updated afterwards.
+#[test]
+fn create_only_attributes_are_set_once() {
+    let h = off();
+    h.write_config("", "");
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    std::fs::write(
+        h.path("provisioner.toml"),
+        cfg.replace("title = { attribute = \"title\" }", "title = { attribute = \"title\", create_only = true }"),
+    )
+    .unwrap();
+    let mut people = vec![person("cre")];
+    h.write_ldif(&ldif(&people, &[]));
+    h.sync();
+    assert_eq!(h.user("cre").unwrap()["title"], "Engineer");
+    people[0].title = "Director".into();
+    let before = h.stats()["requests_total"].as_u64().unwrap();
+    let out = h.sync();
+    assert!(stdout(&out).contains("updated 0"), "{}", stdout(&out));
+    assert_eq!(h.user("cre").unwrap()["title"], "Engineer", "not updated");
+    assert_eq!(h.stats()["requests_total"].as_u64().unwrap(), before, "nothing sent");
+}
+
+/// Remove User Action = Delete: a leaver is deleted (`DELETE /Users/{id}`, which Slack turns into a
+/// deactivation), through the host.
+#[test]
+fn remove_user_action_delete_through_the_host() {
+    let h = off();
+    h.write_config("removeUserAction = \"Delete\"", "");
+    h.write_ldif(&ldif(&[person("stay"), person("go")], &[]));
+    h.sync();
+    h.write_ldif(&ldif(&[person("stay")], &[]));
+    let deletes = h.stats()["by_method"]["DELETE"].as_u64().unwrap_or(0);
+    let out = h.sync();
+    assert!(stdout(&out).contains("deleted 1"), "{}", stdout(&out));
+    assert_eq!(h.stats()["by_method"]["DELETE"].as_u64().unwrap(), deletes + 1);
+    assert_eq!(h.user("go").unwrap()["active"], false);
+    assert_eq!(h.audit().iter().filter(|e| e["event_type"] == "DELETE" && e["outcome"] == "deleted").count(), 1);
+}
+
+/// Provision Disabled Users: a user disabled in the directory and never provisioned is created
+/// deactivated, through the host; without the option, nothing is created.
+#[test]
+fn provision_disabled_users_through_the_host() {
+    for on in [false, true] {
+        let h = off();
+        h.write_config(if on { "provisionDisabledUsers = true" } else { "" }, "");
+        let mut locked = person("lck");
+        locked.locked = true;
+        h.write_ldif(&ldif(&[person("act"), locked], &[]));
+        let out = h.sync();
+        assert!(out.status.success(), "{}", stderr(&out));
+        match (on, h.user("lck")) {
+            (false, u) => assert!(u.is_none(), "not created without the option"),
+            (true, Some(u)) => assert_eq!(u["active"], false, "created deactivated"),
+            (true, None) => panic!("Provision Disabled Users created nothing"),
+        }
+        // A second cycle sends nothing more for it.
+        let before = h.stats()["requests_total"].as_u64().unwrap();
+        h.sync();
+        assert_eq!(h.stats()["requests_total"].as_u64().unwrap(), before, "on = {on}");
+    }
+}
+
+/// Active Directory's `userAccountControl` from a file source: bit 2 set disables.
+#[test]
+fn user_account_control_from_a_file_source() {
+    let h = off();
+    h.write_config("", "");
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    std::fs::write(
+        h.path("provisioner.toml"),
+        cfg.replace("algorithm = \"flag\"\nattribute = \"nsAccountLock\"", "algorithm = \"active_directory\""),
+    )
+    .unwrap();
+    h.write_ldif(&format!(
+        "version: 1\n\n{}{}",
+        entry("uac1", "userAccountControl: 512"),
+        entry("uac2", "userAccountControl: 512")
+    ));
+    h.sync();
+    h.write_ldif(&format!(
+        "version: 1\n\n{}{}",
+        entry("uac1", "userAccountControl: 512"),
+        entry("uac2", "userAccountControl: 66050")
+    ));
+    let out = h.sync();
+    assert!(stdout(&out).contains("disabled 1"), "{}", stdout(&out));
+    assert_eq!(h.user("uac2").unwrap()["active"], false);
+    assert_eq!(h.user("uac1").unwrap()["active"], true);
+}

@@ -106,8 +106,17 @@ impl Slapd {
     fn start_with(dir: &Path, tls: bool) -> Slapd {
         let dir = dir.join("slapd");
         std::fs::create_dir_all(dir.join("db")).unwrap();
+        // Active Directory's change counter and account control, for USN change detection and
+        // userAccountControl status tests: integers with an ordering rule, on an auxiliary class.
+        std::fs::write(
+            dir.join("ad-like.schema"),
+            "attributetype ( 1.3.6.1.4.1.55555.1.1 NAME 'uSNChanged' EQUALITY integerMatch ORDERING integerOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )\n\
+             attributetype ( 1.3.6.1.4.1.55555.1.2 NAME 'userAccountControl' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )\n\
+             objectclass ( 1.3.6.1.4.1.55555.2.1 NAME 'adLike' AUXILIARY MAY ( uSNChanged $ userAccountControl ) )\n",
+        )
+        .unwrap();
         let conf = format!(
-            "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\ninclude /etc/ldap/schema/nis.schema\ninclude /etc/ldap/schema/inetorgperson.schema\n\
+            "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\ninclude /etc/ldap/schema/nis.schema\ninclude /etc/ldap/schema/inetorgperson.schema\ninclude {d}/ad-like.schema\n\
              pidfile {d}/slapd.pid\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\nsizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited\n\
              database mdb\nmaxsize 1073741824\nsuffix \"{SUFFIX}\"\nrootdn \"{ADMIN}\"\nrootpw {ADMIN_PW}\ndirectory {d}/db\n\
              index objectClass eq\nindex entryUUID eq\nindex modifyTimestamp eq\n\
