@@ -22,6 +22,8 @@ pub async fn test(conn: &Connection) -> Result<TestResponse, ErrorInfo> {
     details.insert("api_version".into(), json!(s.api_version.path()));
     details.insert("base_url".into(), json!(s.api_base()));
     details.insert("users_total".into(), json!(total));
+    // For hosts that check they freed every buffer the connector handed out (the Java host does).
+    details.insert("abi_live_buffers".into(), json!(connector_abi::sdk::live_buffers()));
     Ok(TestResponse {
         v: PAYLOAD_VERSION,
         message: format!(

@@ -301,3 +301,42 @@ fn the_c_host_provisions_through_this_connector() {
     );
     assert!(env.user("c.host.two").is_some());
 }
+
+/// The Java (JNA) host provisions through this connector against slack-sim: create, update, a group,
+/// disable; it checks every buffer it was handed was freed.
+#[test]
+fn the_java_host_provisions_through_this_connector() {
+    let env = Env::off("v2");
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let jna = std::path::Path::new("/usr/share/java/jna.jar");
+    assert!(jna.exists(), "JNA is missing: apt-get install -y libjna-java");
+    let classes = test_support::artifact_dir().join("java-host-slack");
+    let st = std::process::Command::new("javac")
+        .args(["--release", "17", "-cp"])
+        .arg(jna)
+        .arg("-d")
+        .arg(&classes)
+        .arg(root.join("tests/java/ConnHost.java"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "javac");
+    let settings = serde_json::to_string(&env.settings(json!({}))).unwrap();
+    let out = std::process::Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}:{}", jna.display(), classes.display()))
+        .arg("ConnHost")
+        .arg("slack")
+        .arg(test_support::cdylib("connector_slack"))
+        .arg(settings)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(" passed, 0 failed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.user("java.one").unwrap()["title"], "Lead");
+    assert_eq!(env.user("java.two").unwrap()["active"], false);
+    assert!(env.groups().iter().any(|g| g["displayName"] == "java-crew"));
+}

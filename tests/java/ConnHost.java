@@ -114,8 +114,73 @@ public class ConnHost {
         return st == CONN_OK ? out.getValue() : null;
     }
 
+    /** Loads a connector and returns its table (checks the version and the entry point). */
+    static PointerByReference loadTable(Conn lib) {
+        ConnHostV1 host = new ConnHostV1();
+        host.abi_major = (short) CONN_ABI_MAJOR;
+        host.abi_minor = 1;
+        host.log = LOG;
+        host.struct_size = host.size();
+        PointerByReference tableRef = new PointerByReference();
+        check(lib.conn_plugin_entry(host, tableRef) == CONN_OK, "entry returns the table");
+        return tableRef;
+    }
+
+    /** The Slack connector against slack-sim: create, update, disable, a group; every buffer freed. */
+    static void runSlack(String path, String settings) {
+        Conn lib = Native.load(path, Conn.class);
+        check((lib.conn_abi_version() >>> 16) == CONN_ABI_MAJOR, "ABI major matches");
+        vt = new ConnPluginV1(loadTable(lib).getValue());
+        ConnBuf out = new ConnBuf(), err = new ConnBuf();
+        check(vt.describe.invoke(out, err) == CONN_OK && out.text().contains("\"name\":\"slack\""), "describe");
+        vt.buf_free.invoke(out);
+        StringBuilder e = new StringBuilder();
+        Pointer inst = open(settings, e);
+        check(inst != null, "instance_new: " + e);
+        if (inst == null) return;
+        String create = "{\"records\":["
+                + "{\"object_class\":\"user\",\"source_id\":\"j1\",\"event\":\"upsert\",\"attributes\":{\"userName\":\"java.one\",\"primaryEmail\":\"java.one@example.com\",\"title\":\"Dev\"}},"
+                + "{\"object_class\":\"user\",\"source_id\":\"j2\",\"event\":\"upsert\",\"attributes\":{\"userName\":\"java.two\",\"primaryEmail\":\"java.two@example.com\"}}]}";
+        Object[] r = call(vt.provision, inst, create);
+        String text = (String) r[1];
+        check((int) r[0] == CONN_OK && text.split("\"outcome\":\"created\"", -1).length == 3, "two users created: " + text);
+        String id1 = targetId(text, "j1"), id2 = targetId(text, "j2");
+        check(id1 != null && id2 != null, "target ids returned");
+        r = call(vt.provision, inst, "{\"records\":[{\"object_class\":\"user\",\"source_id\":\"j1\",\"target_id\":\"" + id1
+                + "\",\"event\":\"upsert\",\"changed\":[\"title\"],\"attributes\":{\"userName\":\"java.one\",\"primaryEmail\":\"java.one@example.com\",\"title\":\"Lead\"}}]}");
+        check((int) r[0] == CONN_OK && ((String) r[1]).contains("\"outcome\":\"updated\""), "update: " + r[1]);
+        r = call(vt.provision, inst, "{\"records\":[{\"object_class\":\"group\",\"source_id\":\"g1\",\"event\":\"upsert\",\"attributes\":{\"displayName\":\"java-crew\"},"
+                + "\"members\":[{\"source_id\":\"j1\",\"target_id\":\"" + id1 + "\"},{\"source_id\":\"j2\",\"target_id\":\"" + id2 + "\"}]}]}");
+        check((int) r[0] == CONN_OK && ((String) r[1]).contains("\"outcome\":\"created\""), "group created: " + r[1]);
+        r = call(vt.provision, inst, "{\"records\":[{\"object_class\":\"user\",\"source_id\":\"j2\",\"target_id\":\"" + id2
+                + "\",\"event\":\"disable\",\"attributes\":{}}]}");
+        check((int) r[0] == CONN_OK && ((String) r[1]).contains("\"outcome\":\"disabled\""), "disable: " + r[1]);
+        r = call(vt.search, inst, "{\"object_class\":\"group\",\"page_size\":10}");
+        check((int) r[0] == CONN_OK && ((String) r[1]).contains("java-crew"), "search sees the group");
+        // Every buffer handed out was freed: the connector's own count says so.
+        r = call(vt.test, inst, "{}");
+        check((int) r[0] == CONN_OK && ((String) r[1]).contains("\"abi_live_buffers\":0"), "no leaked buffers: " + r[1]);
+        vt.instance_free.invoke(inst);
+    }
+
+    /** The target id of `sourceId`'s result in a provision response (a tiny scan; no JSON library). */
+    static String targetId(String json, String sourceId) {
+        int at = json.indexOf("\"source_id\":\"" + sourceId + "\"");
+        if (at < 0) return null;
+        int end = json.indexOf('}', at);
+        int t = json.indexOf("\"target_id\":\"", at);
+        if (t < 0 || (end >= 0 && t > end)) return null;
+        int start = t + "\"target_id\":\"".length();
+        return json.substring(start, json.indexOf('"', start));
+    }
+
     public static void main(String[] args) {
-        if (args.length < 1) { System.err.println("usage: ConnHost LIB"); System.exit(2); }
+        if (args.length < 1) { System.err.println("usage: ConnHost LIB | ConnHost slack LIB SETTINGS_JSON"); System.exit(2); }
+        if (args[0].equals("slack") && args.length >= 3) {
+            runSlack(args[1], args[2]);
+            System.out.println(passed + " passed, " + failed + " failed");
+            System.exit(failed == 0 && passed > 0 ? 0 : 1);
+        }
         Conn lib = Native.load(args[0], Conn.class);
         int v = lib.conn_abi_version();
         check((v >>> 16) == CONN_ABI_MAJOR, "ABI major matches");
