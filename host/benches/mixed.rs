@@ -239,17 +239,18 @@ fn main() {
         present.insert(j);
     }
     // 300 membership moves: a member of group g leaves it and joins another (a joiner takes its place).
+    // Two per group from the largest down: 300 moves over 150 groups.
     let mut moves = 0;
-    'outer: for g in (0..GROUPS).rev() {
-        for u in group_members(g, &BTreeMap::new()).into_iter().filter(|u| present.contains(u) && *u < USERS - 100) {
-            moved.insert((g, u), USERS + moves % 100);
-            moves += 1;
-            if moves == 300 {
-                break 'outer;
+    for g in (0..GROUPS).rev() {
+        let candidates = group_members(g, &BTreeMap::new());
+        for u in candidates.into_iter().filter(|u| present.contains(u) && *u < USERS - 100).take(2) {
+            if moves < 300 {
+                moved.insert((g, u), USERS + moves % 100);
+                moves += 1;
             }
-            break;
         }
     }
+    assert_eq!(moves, 300);
     let groups: Vec<Vec<usize>> = (0..GROUPS).map(|g| group_members(g, &moved)).collect();
     write_ldif(&ldif, &titles, &groups, &present);
     let (secs, summary) = sync(&config);
