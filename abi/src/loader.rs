@@ -408,8 +408,13 @@ impl ConnectorLibrary {
         // SAFETY: every field of `ConnPluginV1` is an integer or an `Option` of a function pointer, for which
         // all-zero bytes (and the connector's bytes, by the ABI) are valid values.
         let mut copy = unsafe { copy.assume_init() };
-        if negotiated_minor < 1 {
+        // An appended entry exists only when the negotiated minor has it and `struct_size` covers all of
+        // it (a size ending inside a field would leave half a pointer).
+        let covers = |offset: usize| struct_size as usize >= offset + std::mem::size_of::<usize>();
+        if negotiated_minor < 1 || !covers(std::mem::offset_of!(ConnPluginV1, cancel)) {
             copy.cancel = None;
+        }
+        if negotiated_minor < 1 || !covers(std::mem::offset_of!(ConnPluginV1, instance_new_with_host)) {
             copy.instance_new_with_host = None;
         }
         // One small allocation per loaded library, which is never unloaded.

@@ -245,7 +245,8 @@ pub const fn abi_version_1_0() -> u32 {
 #[doc(hidden)]
 pub const fn table_v1_0(full: ConnPluginV1) -> ConnPluginV1 {
     ConnPluginV1 {
-        struct_size: CONN_PLUGIN_V1_0_SIZE,
+        // The 1.0 table ends where `cancel` starts, on every target.
+        struct_size: std::mem::offset_of!(ConnPluginV1, cancel) as u32,
         abi_minor: 0,
         cancel: None,
         instance_new_with_host: None,

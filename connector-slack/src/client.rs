@@ -167,7 +167,10 @@ impl Client {
             max_retries: settings.max_retries,
             max_retry_wait: settings.max_retry_wait,
             max_response_bytes: settings.max_response_bytes,
-            body_budget: tokio::sync::Semaphore::new(settings.max_response_bytes.div_ceil(BODY_UNIT)),
+            // At least one unit per concurrent request, so small limits do not make answers collide.
+            body_budget: tokio::sync::Semaphore::new(
+                settings.max_response_bytes.div_ceil(BODY_UNIT).max(settings.max_concurrency),
+            ),
             log,
         })
     }

@@ -36,7 +36,12 @@ pub fn parse(status: u16, body: &[u8], retry_after_secs: Option<f64>) -> SlackEr
         Some((c, rest)) => (c.to_owned(), Some(rest.trim().trim_start_matches('(').trim_end_matches(')').to_owned())),
         None => (description.clone(), None),
     };
-    let code = if code.is_empty() { format!("http_{status}") } else { code };
+    // A code is Slack's snake_case word; anything else (a proxy's page, a value) is not repeated.
+    let code = if code.is_empty() || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        format!("http_{status}")
+    } else {
+        code
+    };
     SlackError { status, code, context, retry_after_secs }
 }
 

@@ -303,7 +303,13 @@ impl Connection {
                         self.note(r, &id, false).await;
                         result(r, Outcome::Disabled, &id)
                     }
-                    Err(f) => fail(r, &f),
+                    // The account exists (active): report its id so the host records it and the next
+                    // cycle disables it, rather than losing track of an active account.
+                    Err(f) => {
+                        let mut res = fail(r, &f);
+                        res.target_id = Some(id);
+                        res
+                    }
                 };
             }
             if r.target_id.is_none() {

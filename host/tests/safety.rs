@@ -86,7 +86,8 @@ fn an_empty_ldif_a_zero_byte_file_or_a_filter_matching_nothing_deprovisions_nobo
     assert_eq!(h.audit().iter().filter(|e| e["event_type"] == "HELD").count(), 13);
 
     // A filter that matches nothing.
-    h.write_ldif(&ldif(&people, &[("all", vec!["p000"])]));
+    let ten: Vec<&str> = people.iter().take(10).map(|p| p.uid.as_str()).collect();
+    h.write_ldif(&ldif(&people, &[("all", ten)]));
     let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
     std::fs::write(
         h.path("provisioner.toml"),
@@ -95,6 +96,9 @@ fn an_empty_ldif_a_zero_byte_file_or_a_filter_matching_nothing_deprovisions_nobo
     .unwrap();
     let err = sync_is_held(&h, 12, 12);
     assert!(err.contains("the source returned no users"), "{err}");
+
+    // Users whose deprovisioning is held keep their group memberships.
+    assert_eq!(h.group_members("all").len(), 10, "held users stay in their groups");
 
     // The fixed source clears the hold by itself.
     std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
@@ -445,4 +449,48 @@ fn mass_member_removals_are_held_while_additions_go_out() {
 
 fn held_is_empty(h: &Host) -> bool {
     held(h).is_empty()
+}
+
+/// A group read that finds nothing while groups are provisioned (a group filter with a typo) deletes no
+/// group, whatever the number of users.
+#[test]
+fn a_group_filter_matching_nothing_deletes_no_group() {
+    let h = off();
+    h.write_config("", "");
+    let people: Vec<Person> = names(30).iter().map(|u| person(u)).collect();
+    let groups: Vec<(String, Vec<&str>)> = (0..3).map(|g| (format!("team{g}"), vec!["p000", "p001"])).collect();
+    let groups_ref: Vec<(&str, Vec<&str>)> = groups.iter().map(|(n, m)| (n.as_str(), m.clone())).collect();
+    h.write_ldif(&ldif(&people, &groups_ref));
+    h.sync();
+    assert_eq!(h.groups().len(), 3);
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    std::fs::write(
+        h.path("provisioner.toml"),
+        cfg.replace("[connections.channels.groups]\nbase_dn = \"ou=Groups,dc=example,dc=com\"", "[connections.channels.groups]\nbase_dn = \"ou=Groups,dc=example,dc=com\"\nfilter = \"(objectClass=groupOfNamez)\""),
+    )
+    .unwrap();
+    let out = h.run(&["sync", "--once"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("3 deprovisioning action(s) held"), "{}", stderr(&out));
+    assert_eq!(h.groups().len(), 3, "no group deleted");
+}
+
+/// Two userNames that Slack stores as one (`j smith` and `j_smith`) are duplicates: the second record is
+/// refused and never links to, or changes, the first person's account.
+#[test]
+fn user_names_slack_would_store_as_one_are_duplicates() {
+    let h = off();
+    h.write_config("uniqueUserIdentifier = \"userName\"", "");
+    let first = person("j_smith");
+    h.write_ldif(&ldif(&[first], &[]));
+    h.sync();
+    let before = h.user("j_smith").unwrap();
+    let mut other = person("j smith");
+    other.title = "Impostor".into();
+    h.write_ldif(&ldif(&[person("j_smith"), other], &[]));
+    let out = h.run(&["sync", "--once"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(h.user("j_smith").unwrap(), before, "the live account is untouched");
+    let refused = h.audit().into_iter().find(|e| e["source_id"] == "uuid-j smith").unwrap();
+    assert!(refused["non_success_cause"].as_str().unwrap().contains("duplicate_identifier"), "{refused}");
 }

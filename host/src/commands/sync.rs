@@ -156,13 +156,18 @@ pub fn cycle_all(
     };
     let live: Mutex<Vec<Arc<Instance>>> = Mutex::new(rts.iter().map(|rt| Arc::clone(&rt.instance)).collect());
     let done = AtomicBool::new(false);
-    let reports = std::thread::scope(|s| {
+    /// Sets `done` however the cycles end (a panic included), so the stop watcher always returns.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    std::thread::scope(|s| {
         s.spawn(|| stop_watch(stop, &done, &live));
-        let reports = cycles(rts, state, audit, compiled, &opts, &live);
-        done.store(true, Ordering::SeqCst);
-        reports
-    });
-    reports
+        let _done = Done(&done);
+        cycles(rts, state, audit, compiled, &opts, &live)
+    })
 }
 
 /// Waits for a stop signal (or the end of the cycles); on a signal, cancels the calls in flight and
@@ -214,6 +219,16 @@ fn cycles(
             }
         }
         let rt = &rts[i];
+        if rt.panicked.load(Ordering::SeqCst) {
+            // Its connector panicked and could not be reopened: fail the channel rather than mark its
+            // records in flight with nowhere to send them.
+            reports.push(CycleReport {
+                channel: rt.name().to_owned(),
+                error: Some("the connector panicked and a fresh instance could not be opened (see the log)".into()),
+                ..Default::default()
+            });
+            continue;
+        }
         match run_cycle(rt, state, audit, opts) {
             Ok(r) => {
                 if let Some(g) = r.guard.as_ref().filter(|_| !dry_run) {

@@ -35,6 +35,19 @@ pub(crate) struct Snapshot {
     pub idents: HashMap<String, Vec<(String, bool)>>,
 }
 
+/// An identifier as the target compares it: case-insensitive, and for `userName` with Slack's own
+/// substitution (characters other than `a-z 0-9 . _ -` become `_`), so two values Slack would store as
+/// one are seen as duplicates here.
+fn normalise_identifier(attribute: &str, value: &str) -> String {
+    let v = value.trim().to_lowercase();
+    if attribute != "userName" {
+        return v;
+    }
+    v.chars()
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect()
+}
+
 /// Whether an entry's account is active under the channel's account status rule.
 fn account_active(rule: Option<&AccountStatus>, e: &Entry) -> bool {
     match rule {
@@ -160,7 +173,7 @@ impl Sink for Collector<'_> {
         let dn_hash = Some(short_hash(norm_dn(&e.dn).as_bytes()));
         d.dn_hash = dn_hash.clone();
         d.ident_hash = self.rt.ident_attribute.as_deref().and_then(|a| {
-            let v = d.attrs.get(a)?.as_str()?.trim().to_lowercase();
+            let v = normalise_identifier(a, d.attrs.get(a)?.as_str()?);
             (!v.is_empty()).then(|| short_hash(v.as_bytes()))
         });
         if let Some(h) = &d.ident_hash {

@@ -21,6 +21,8 @@ pub(crate) struct GroupPlan {
     pub quiet: Vec<Row>,
     /// Failed groups whose backoff has not passed.
     pub deferred: u64,
+    /// Groups the source has (for the guard's empty-read rule).
+    pub desired: u64,
 }
 
 fn desired_groups(
@@ -82,7 +84,7 @@ pub(crate) fn decide_groups(
 ) -> GroupPlan {
     let target_of = |id: &str| users.get(id).and_then(|r| r.target_id.clone());
     let desired = desired_groups(rt, g, snap, users);
-    let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0 };
+    let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0, desired: desired.len() as u64 };
     for d in &desired {
         let previous = memberships.get(&d.source_id);
         match decide_group(rows.get(&d.source_id), d, previous, &target_of, now, rt.honour_skipped) {

@@ -94,15 +94,31 @@ pub(crate) struct Verdict {
 }
 
 /// Decides whether this cycle's deprovisioning actions go out, by the channel's guard settings.
+///
+/// `users` and `groups` are (provisioned, read in the source). All actions count against the channel's
+/// provisioned users; group deletes are also judged alone against its provisioned groups, and a read with
+/// no groups while groups are provisioned is an empty read too.
 pub(crate) fn decide(
     rt: &ChannelRuntime,
-    provisioned: u64,
-    users_read: u64,
+    users: (u64, u64),
+    groups: (u64, u64),
     actions: &[HeldAction],
     stored: &[(HeldAction, HoldDecision)],
 ) -> Verdict {
     let cfg = &rt.ch.cfg;
-    decide_with(rt.name(), &cfg.deprovision_guard, cfg.allow_empty_source, provisioned, users_read, actions, stored)
+    let (guard, allow_empty) = (&cfg.deprovision_guard, cfg.allow_empty_source);
+    let mut v = decide_with(rt.name(), guard, allow_empty, users.0, users.1, actions, stored);
+    if !v.hold {
+        let deletes: Vec<HeldAction> = actions.iter().filter(|a| a.action == "GROUP_DELETE").cloned().collect();
+        let g = decide_with(rt.name(), guard, allow_empty, groups.0, groups.1, &deletes, stored);
+        if g.hold {
+            v.hold = true;
+            v.message = g
+                .message
+                .map(|m| m.replace("provisioned users", "provisioned groups").replace("no users", "no groups"));
+        }
+    }
+    v
 }
 
 /// Keeps what the guard held (and the rejections still proposed), forgets the rest, and writes one
@@ -222,7 +238,14 @@ pub(crate) fn apply_to_users(verdict: &Verdict, planned: &mut Vec<Planned>, acti
 
 /// Removes blocked group deletes and puts blocked member removals back into the group records (so
 /// additions and renames still go out). A group sent with members kept back is re-decided next cycle.
-pub(crate) fn apply_to_groups(verdict: &Verdict, planned: &mut Vec<Planned>, actions: &[HeldAction]) {
+///
+/// Members whose own disable or delete is blocked (held or rejected) are kept in their groups too.
+pub(crate) fn apply_to_groups(
+    verdict: &Verdict,
+    planned: &mut Vec<Planned>,
+    actions: &[HeldAction],
+    blocked_users: &HashSet<&str>,
+) {
     let blocked: HashSet<(&str, &str, &str)> = actions.iter().filter(|a| verdict.blocks(a)).map(|a| a.key()).collect();
     planned.retain(|p| {
         !(p.intent == Intent::GroupDelete && blocked.contains(&("GROUP_DELETE", p.record.source_id.as_str(), "")))
@@ -230,7 +253,10 @@ pub(crate) fn apply_to_groups(verdict: &Verdict, planned: &mut Vec<Planned>, act
     for p in planned.iter_mut().filter(|p| p.intent == Intent::GroupUpdate) {
         let keep: Vec<MemberRef> = removed_members(p)
             .into_iter()
-            .filter(|m| blocked.contains(&("MEMBER_REMOVE", p.record.source_id.as_str(), m.source_id.as_str())))
+            .filter(|m| {
+                blocked_users.contains(m.source_id.as_str())
+                    || blocked.contains(&("MEMBER_REMOVE", p.record.source_id.as_str(), m.source_id.as_str()))
+            })
             .cloned()
             .collect();
         if keep.is_empty() {

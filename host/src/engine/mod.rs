@@ -25,10 +25,11 @@ use crate::audit::Audit;
 use crate::clock::unix_now;
 use crate::compile::CompiledChannel;
 use crate::source::SourceError;
+use crate::state::Row;
 use crate::state::{CycleFigures, HeldAction, State, StateError, Status, Table};
 use connector_abi::Instance;
 use execute::Executor;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -180,15 +181,20 @@ fn cycle_body(
         None => None,
     };
     let mut actions = guard::user_actions(&planned);
+    let active = |rows: &HashMap<String, Row>| {
+        rows.values().filter(|r| r.target_id.is_some() && r.status == Status::Active).count() as u64
+    };
+    let mut groups_counts = (0, 0);
     if let (Some(g), Some((rows, memberships))) = (&rt.ch.cfg.groups, &groups_rows) {
         let mut predicted = users.clone();
         plan::predicted(&mut predicted, &planned);
         let gp = groups::decide_groups(rt, g, &snap, &predicted, rows, memberships, now);
         let gone: HashSet<&str> = actions.iter().map(|a| a.source_id.as_str()).collect();
         actions.extend(guard::group_actions(&gp.planned, &gone));
+        groups_counts = (active(rows), gp.desired);
     }
-    let provisioned = users.values().filter(|r| r.target_id.is_some() && r.status == Status::Active).count() as u64;
-    let verdict = guard::decide(rt, provisioned, snap.users_read, &actions, &state.holds(channel, None)?);
+    let users_counts = (active(&users), snap.users_read);
+    let verdict = guard::decide(rt, users_counts, groups_counts, &actions, &state.holds(channel, None)?);
     guard::apply_to_users(&verdict, &mut planned, &actions);
 
     if opts.dry_run {
@@ -205,15 +211,16 @@ fn cycle_body(
         }
     }
     let mut held: Vec<HeldAction> = actions.into_iter().filter(|a| a.object_class == "user").collect();
-    if let (Some(g), Some((rows, memberships))) = (&rt.ch.cfg.groups, &groups_rows) {
-        if opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst) {
-            return Ok(report);
-        }
+    // A stop or a panicked instance skips the groups; the guard's verdict is still recorded below.
+    let halted = opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst);
+    if let (Some(g), Some((rows, memberships)), false) = (&rt.ch.cfg.groups, &groups_rows, halted) {
         let mut gp = groups::decide_groups(rt, g, &snap, &users, rows, memberships, now);
         report.deferred += gp.deferred;
         let deprovisioned: HashSet<&str> = held.iter().map(|a| a.source_id.as_str()).collect();
+        // Users whose own deprovisioning is held or rejected stay in their groups.
+        let blocked: HashSet<&str> = held.iter().filter(|a| verdict.blocks(a)).map(|a| a.source_id.as_str()).collect();
         let group_actions = guard::group_actions(&gp.planned, &deprovisioned);
-        guard::apply_to_groups(&verdict, &mut gp.planned, &group_actions);
+        guard::apply_to_groups(&verdict, &mut gp.planned, &group_actions, &blocked);
         held.extend(group_actions);
         if opts.dry_run {
             report.planned.extend(gp.planned.iter().map(|p| plan::view(rt, p)));
@@ -226,7 +233,9 @@ fn cycle_body(
         guard::record(state, audit, channel, cycle_id, &verdict, &held, now)?;
         // A held cycle keeps its change-detection token, so an incremental source proposes the same
         // actions again (for approval) instead of forgetting entries it already read.
-        if !verdict.hold && !opts.stop.load(Ordering::SeqCst) && snap.outcome.token.is_some() {
+        // Likewise after a failed, deferred or stopped record: an incremental source reads it again.
+        let complete = !halted && report.figures.failed == 0 && report.deferred == 0;
+        if !verdict.hold && complete && snap.outcome.token.is_some() {
             state.set_token(channel, snap.outcome.token.as_deref())?;
         }
     }
