@@ -452,17 +452,18 @@ fn held_is_empty(h: &Host) -> bool {
 }
 
 /// A group read that finds nothing while groups are provisioned (a group filter with a typo) deletes no
-/// group, whatever the number of users.
+/// group: group deletes are judged against the provisioned groups, whatever the number of users.
 #[test]
 fn a_group_filter_matching_nothing_deletes_no_group() {
     let h = off();
     h.write_config("", "");
-    let people: Vec<Person> = names(30).iter().map(|u| person(u)).collect();
-    let groups: Vec<(String, Vec<&str>)> = (0..3).map(|g| (format!("team{g}"), vec!["p000", "p001"])).collect();
+    // 200 users: 8 deletes are far under 10 % of the users, but all of the groups.
+    let people: Vec<Person> = names(200).iter().map(|u| person(u)).collect();
+    let groups: Vec<(String, Vec<&str>)> = (0..8).map(|g| (format!("team{g}"), vec!["p000", "p001"])).collect();
     let groups_ref: Vec<(&str, Vec<&str>)> = groups.iter().map(|(n, m)| (n.as_str(), m.clone())).collect();
     h.write_ldif(&ldif(&people, &groups_ref));
     h.sync();
-    assert_eq!(h.groups().len(), 3);
+    assert_eq!(h.groups().len(), 8);
     let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
     std::fs::write(
         h.path("provisioner.toml"),
@@ -471,8 +472,9 @@ fn a_group_filter_matching_nothing_deletes_no_group() {
     .unwrap();
     let out = h.run(&["sync", "--once"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("3 deprovisioning action(s) held"), "{}", stderr(&out));
-    assert_eq!(h.groups().len(), 3, "no group deleted");
+    assert!(stderr(&out).contains("8 deprovisioning action(s) held"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("of 8 provisioned groups"), "{}", stderr(&out));
+    assert_eq!(h.groups().len(), 8, "no group deleted");
 }
 
 /// Two userNames that Slack stores as one (`j smith` and `j_smith`) are duplicates: the second record is

@@ -96,8 +96,9 @@ pub(crate) struct Verdict {
 /// Decides whether this cycle's deprovisioning actions go out, by the channel's guard settings.
 ///
 /// `users` and `groups` are (provisioned, read in the source). All actions count against the channel's
-/// provisioned users; group deletes are also judged alone against its provisioned groups, and a read with
-/// no groups while groups are provisioned is an empty read too.
+/// provisioned users; group deletes are also judged alone, by the same thresholds, against its
+/// provisioned groups (so a group filter matching nothing cannot delete every group). The empty-read
+/// rule is the users' alone: removing the last groups of a channel is an ordinary change.
 pub(crate) fn decide(
     rt: &ChannelRuntime,
     users: (u64, u64),
@@ -110,7 +111,8 @@ pub(crate) fn decide(
     let mut v = decide_with(rt.name(), guard, allow_empty, users.0, users.1, actions, stored);
     if !v.hold {
         let deletes: Vec<HeldAction> = actions.iter().filter(|a| a.action == "GROUP_DELETE").cloned().collect();
-        let g = decide_with(rt.name(), guard, allow_empty, groups.0, groups.1, &deletes, stored);
+        // `max(1)`: the empty-read rule does not apply to groups (see above).
+        let g = decide_with(rt.name(), guard, allow_empty, groups.0, groups.1.max(1), &deletes, stored);
         if g.hold {
             v.hold = true;
             v.message = g
