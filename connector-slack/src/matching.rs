@@ -122,8 +122,12 @@ pub async fn prepare(
     id: UniqueIdentifier,
     keys: &HashSet<String>,
 ) -> Result<(), Failure> {
+    // A batch with nothing to match must not wait behind another batch's list read for the lock.
+    if keys.len() < 2 {
+        return Ok(());
+    }
     let mut idx = index.lock().await;
-    if idx.fresh() || keys.len() < 2 {
+    if idx.fresh() {
         return Ok(());
     }
     // The first page tells the total, frozen from then on: a server whose total keeps growing, that

@@ -386,12 +386,18 @@ impl Executor<'_> {
         }
         state.settle(table, channel, &out, now)?;
         if table == Table::Groups {
-            for ((rec, s), r) in records.iter().zip(settlements).zip(&results) {
-                if !matches!(r.outcome, Outcome::Failed | Outcome::Unknown | Outcome::Skipped) {
+            // One transaction for the whole batch's memberships.
+            let memberships: Vec<(&str, &[String])> = records
+                .iter()
+                .zip(settlements)
+                .zip(&results)
+                .filter(|(_, r)| !matches!(r.outcome, Outcome::Failed | Outcome::Unknown | Outcome::Skipped))
+                .map(|((rec, s), _)| {
                     let members: &[String] = if s.status == Status::Removed { &[] } else { &s.members };
-                    state.set_memberships(channel, &rec.source_id, members)?;
-                }
-            }
+                    (rec.source_id.as_str(), members)
+                })
+                .collect();
+            state.set_memberships_many(channel, &memberships)?;
         }
         self.audit.write(&events)?;
         Ok(out)

@@ -552,15 +552,23 @@ impl State {
 
     /// Replaces a group's recorded members.
     pub fn set_memberships(&mut self, channel: &str, group: &str, users: &[String]) -> Result<(), StateError> {
+        self.set_memberships_many(channel, &[(group, users)])
+    }
+
+    /// Replaces the recorded members of several groups, in one transaction.
+    pub fn set_memberships_many(&mut self, channel: &str, groups: &[(&str, &[String])]) -> Result<(), StateError> {
         let path = self.path.clone();
         let e = |source| StateError::Db { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(e)?;
-        tx.execute("DELETE FROM memberships WHERE channel = ?1 AND group_source_id = ?2", params![channel, group])
-            .map_err(e)?;
         {
-            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO memberships VALUES (?1, ?2, ?3)").map_err(e)?;
-            for u in users {
-                st.execute(params![channel, group, u]).map_err(e)?;
+            let mut del =
+                tx.prepare_cached("DELETE FROM memberships WHERE channel = ?1 AND group_source_id = ?2").map_err(e)?;
+            let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO memberships VALUES (?1, ?2, ?3)").map_err(e)?;
+            for (group, users) in groups {
+                del.execute(params![channel, group]).map_err(e)?;
+                for u in users.iter() {
+                    ins.execute(params![channel, group, u]).map_err(e)?;
+                }
             }
         }
         tx.commit().map_err(e)
