@@ -284,6 +284,7 @@ impl Client {
             }
             let delay = match &failure {
                 Failure::Slack(e) if e.status == 429 => {
+                    self.pacer.throttled(endpoint);
                     // Retry-After is in Slack seconds; default 20 s when absent (as slacktivate does);
                     // never longer than maxRetryWaitSeconds, whatever the header says.
                     let asked = e.retry_after_secs.and_then(|s| Duration::try_from_secs_f64(s).ok());

@@ -99,6 +99,24 @@ impl Pacer {
         }
     }
 
+    /// Slack said 429 for `endpoint`: its budget (or the org's) is emptier than ours thought (another
+    /// process, or an earlier run, used it). Empty our buckets too, so the calls that follow pace at the
+    /// rate instead of spending a burst Slack does not have.
+    pub fn throttled(&self, endpoint: Endpoint) {
+        let drain = |l: &DefaultDirectRateLimiter| {
+            // Bounded: a bucket holds at most its burst (at most 1,000 tokens).
+            for _ in 0..1_000 {
+                if l.check().is_err() {
+                    break;
+                }
+            }
+        };
+        if let Some((_, l)) = self.endpoints.iter().find(|(e, _)| *e == endpoint) {
+            drain(l);
+        }
+        drain(if endpoint.is_write() { &self.writes } else { &self.reads });
+    }
+
     /// Waits until `endpoint` may be called.
     pub async fn acquire(&self, endpoint: Endpoint) {
         if endpoint == Endpoint::Discovery {
