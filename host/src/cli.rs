@@ -62,11 +62,17 @@ pub enum Command {
     Approve {
         /// The channel.
         channel: String,
+        /// Only if the held set is still the one `held` showed (its digest).
+        #[arg(long)]
+        expect: Option<String>,
     },
     /// Drop a channel's held deprovisioning actions: those accounts stay until the source changes again.
     Reject {
         /// The channel.
         channel: String,
+        /// Only if the held set is still the one `held` showed (its digest).
+        #[arg(long)]
+        expect: Option<String>,
     },
     /// Forget a channel's provisioning state (its next cycle re-matches everything).
     Reset {

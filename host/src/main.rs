@@ -34,8 +34,8 @@ fn main() -> ExitCode {
         Command::TestConnection { json } => commands::test_connection::run(&ctx, json),
         Command::Channels { json } => commands::channels::run(&ctx, json),
         Command::Held { channel, json, no_names } => commands::held::run(&ctx, channel, json, no_names),
-        Command::Approve { channel } => commands::held::decide(&ctx, &channel, true),
-        Command::Reject { channel } => commands::held::decide(&ctx, &channel, false),
+        Command::Approve { channel, expect } => commands::held::decide(&ctx, &channel, true, expect.as_deref()),
+        Command::Reject { channel, expect } => commands::held::decide(&ctx, &channel, false, expect.as_deref()),
         Command::Reset { channel, reset_all } => commands::reset::run(&ctx, channel, reset_all),
         Command::Connectors { command: ConnectorsCommand::Inspect { path, json } } => {
             commands::inspect::run(&path, json)

@@ -195,16 +195,32 @@ fn approve_sends_exactly_the_held_set_and_a_grown_set_is_held_again() {
     h.write_ldif(&ldif(&people, &[("all", vec!["p011"])]));
     sync_is_held(&h, 11, 40);
     assert!(held(&h).iter().all(|a| a["decision"] == "held"));
-    // Approve the eleven: the next cycle sends exactly them.
-    assert!(h.run(&["approve", "people"]).status.success());
+    // `approve --expect` approves only the set that was reviewed: a digest from before a cycle changed
+    // the set is refused, the current one is accepted.
+    let digest = |h: &Host| {
+        let text = stdout(&h.run(&["held", "--no-names"]));
+        let line = text.lines().find(|l| l.contains("--expect")).unwrap().to_owned();
+        line.rsplit(' ').next().unwrap().to_owned()
+    };
+    let reviewed = digest(&h);
+    let more2 = people.remove(0).uid;
+    h.write_ldif(&ldif(&people, &[("all", vec!["p012"])]));
+    sync_is_held(&h, 12, 40);
+    let out = h.run(&["approve", "people", "--expect", &reviewed]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("changed since it was reviewed"), "{}", stderr(&out));
+    assert!(held(&h).iter().all(|a| a["decision"] == "held"), "nothing was approved");
+    // Approve the twelve, as reviewed now: the next cycle sends exactly them.
+    let reviewed = digest(&h);
+    assert!(h.run(&["approve", "people", "--expect", &reviewed]).status.success());
     let before = h.stats()["by_method"]["PATCH"].as_u64().unwrap_or(0);
     let out = h.sync();
-    assert!(stdout(&out).contains("disabled 11"), "{}", stdout(&out));
-    assert_eq!(active_users(&h), 29);
-    for u in leaving.iter().chain([&more]) {
+    assert!(stdout(&out).contains("disabled 12"), "{}", stdout(&out));
+    assert_eq!(active_users(&h), 28);
+    for u in leaving.iter().chain([&more, &more2]) {
         assert_eq!(h.user(u).unwrap()["active"], false, "{u}");
     }
-    assert!(h.stats()["by_method"]["PATCH"].as_u64().unwrap() - before >= 11);
+    assert!(h.stats()["by_method"]["PATCH"].as_u64().unwrap() - before >= 12);
     assert!(held(&h).is_empty());
     assert_eq!(h.run(&["approve", "people"]).status.code(), Some(1), "nothing left to approve");
 }
@@ -495,4 +511,38 @@ fn user_names_slack_would_store_as_one_are_duplicates() {
     assert_eq!(h.user("j_smith").unwrap(), before, "the live account is untouched");
     let refused = h.audit().into_iter().find(|e| e["source_id"] == "uuid-j smith").unwrap();
     assert!(refused["non_success_cause"].as_str().unwrap().contains("duplicate_identifier"), "{refused}");
+}
+
+/// Two source groups with one name never share one Slack group: the second is refused (or fails), the
+/// first keeps its members, and the cycle itself does not fail on the state's unique index.
+#[test]
+fn two_source_groups_with_one_name_never_share_a_slack_group() {
+    let h = off();
+    h.write_config("", "");
+    let mut text = ldif(&[person("ga"), person("gb")], &[]);
+    let group = |ou: &str, member: &str| {
+        format!(
+            "dn: cn=team,ou={ou},ou=Groups,dc=example,dc=com\nobjectClass: groupOfNames\nentryUUID: group-{ou}\ncn: team\nmember: uid={member},ou=People,dc=example,dc=com\n\n"
+        )
+    };
+    // The first group is provisioned; the second, with the same name, appears later: looked up by
+    // name, it would be matched to the first one's Slack group.
+    text.push_str(&group("A", "ga"));
+    h.write_ldif(&text);
+    h.sync();
+    text.push_str(&group("B", "gb"));
+    h.write_ldif(&text);
+    for _ in 0..2 {
+        let out = h.run(&["sync", "--once"]);
+        let (o, e) = (stdout(&out), stderr(&out));
+        assert!(!o.contains("cycle failed") && !e.contains("UNIQUE"), "{o}\n{e}");
+    }
+    let teams: Vec<Value> = h.groups().into_iter().filter(|g| g["displayName"] == "team").collect();
+    let db = rusqlite::Connection::open(h.path("state.db")).unwrap();
+    let linked: i64 = db
+        .query_row("SELECT COUNT(*) FROM groups WHERE target_id IS NOT NULL AND status != 'removed'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(linked as usize, teams.len(), "one record per Slack group: {teams:?}");
+    let b = h.audit().into_iter().rev().find(|e| e["source_id"] == "group-B").unwrap();
+    assert!(b["non_success_cause"].as_str().unwrap_or("").contains("duplicate_identifier"), "{b}");
 }

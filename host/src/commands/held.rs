@@ -137,17 +137,27 @@ pub fn run(ctx: &Context, channel: Option<String>, json: bool, no_names: bool) -
             a.reason
         );
     }
+    for ch in &channels {
+        if views.iter().any(|v| &v.channel == ch && v.decision == HoldDecision::Held) {
+            let digest = state.holds_digest(ch).context("reading the state")?;
+            let _ = writeln!(s, "to approve exactly this set of `{ch}`: provisioner approve {ch} --expect {digest}");
+        }
+    }
     print!("{s}");
     Ok(())
 }
 
-/// `provisioner approve CHANNEL` / `provisioner reject CHANNEL`.
-pub fn decide(ctx: &Context, channel: &str, approve: bool) -> Result<(), CommandError> {
+/// `provisioner approve CHANNEL [--expect DIGEST]` / `provisioner reject CHANNEL [--expect DIGEST]`.
+pub fn decide(ctx: &Context, channel: &str, approve: bool, expect: Option<&str>) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
-    let (state, _) = open_state(&compiled.loaded)?;
+    let (mut state, _) = open_state(&compiled.loaded)?;
     channel_names(&compiled, Some(channel))?;
     let to = if approve { HoldDecision::Approved } else { HoldDecision::Rejected };
-    let n = state.decide_holds(channel, HoldDecision::Held, to).context("updating the state")?;
+    let Some(n) = state.decide_holds(channel, HoldDecision::Held, to, expect).context("updating the state")? else {
+        return Err(CommandError::Failed(anyhow::anyhow!(
+            "the held set of `{channel}` changed since it was reviewed (a cycle ran): nothing was decided; run `provisioner held {channel}` again"
+        )));
+    };
     if n == 0 {
         return Err(CommandError::Failed(anyhow::anyhow!("`{channel}` has no held deprovisioning actions")));
     }

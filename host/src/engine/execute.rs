@@ -152,7 +152,7 @@ impl Executor<'_> {
         let mut settled = Vec::with_capacity(total);
         // Who holds each target account in the connection: a result naming an account another record
         // holds is refused (the state's unique index is the backstop).
-        let mut owners = if table == Table::Users { state.target_owners(channel)? } else { HashMap::new() };
+        let mut owners = state.target_owners(table, channel)?;
         std::thread::scope(|s| -> Result<(), CycleError> {
             for _ in 0..workers {
                 let (tx, next, requests, instance, stop) =
@@ -191,7 +191,7 @@ impl Executor<'_> {
                     Ok(r) => r,
                     Err(info) => records.iter().map(|r| RecordResult::failed(r, info.clone())).collect(),
                 };
-                let results = self.refuse_taken_accounts(&mut owners, table, records, results);
+                let results = self.refuse_taken_accounts(&mut owners, records, results);
                 settled.extend(self.settle(state, table, records, &settlements[i], results, rows, figures)?);
                 self.opts.progress.advance(records.len() as u64);
             }
@@ -225,18 +225,15 @@ impl Executor<'_> {
         self.settle(state, table, &records, &settlements, results, rows, figures)
     }
 
-    /// A user result whose target account is held by another record of the connection becomes a
-    /// `duplicate_identifier` failure; accepted accounts are added to `owners`.
+    /// A result (user or group) whose target object is held by another record of the connection becomes
+    /// a `duplicate_identifier` failure, so two records never share one account or group (two source
+    /// groups with one name, say); accepted objects are added to `owners`.
     fn refuse_taken_accounts(
         &self,
         owners: &mut HashMap<String, Owner>,
-        table: Table,
         records: &[Record],
         results: Vec<RecordResult>,
     ) -> Vec<RecordResult> {
-        if table != Table::Users {
-            return results;
-        }
         let channel = self.rt.name();
         records
             .iter()

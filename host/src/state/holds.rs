@@ -3,6 +3,12 @@
 use super::{State, StateError};
 use rusqlite::params;
 
+fn digest(keys: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(keys.join("\n").as_bytes());
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What was decided about a held action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -139,13 +145,52 @@ impl State {
         tx.commit().map_err(e)
     }
 
-    /// Changes every `from` action of the channel to `to`; returns how many changed.
-    pub fn decide_holds(&self, channel: &str, from: HoldDecision, to: HoldDecision) -> Result<usize, StateError> {
-        self.conn
+    /// Changes every `from` action of the channel to `to`; returns how many changed. With `expect`, only
+    /// when the `from` set is still the one whose [`holds_digest`](Self::holds_digest) the administrator
+    /// reviewed (checked and changed in one transaction); otherwise `Ok(None)`.
+    pub fn decide_holds(
+        &mut self,
+        channel: &str,
+        from: HoldDecision,
+        to: HoldDecision,
+        expect: Option<&str>,
+    ) -> Result<Option<usize>, StateError> {
+        let path = self.path.clone();
+        let e = |source| StateError::Db { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(e)?;
+        if let Some(expect) = expect {
+            let keys: Vec<String> = {
+                let mut st = tx
+                    .prepare_cached(
+                        "SELECT action || ' ' || source_id || ' ' || member_id FROM holds
+                         WHERE channel = ?1 AND decision = ?2 ORDER BY 1",
+                    )
+                    .map_err(e)?;
+                let rows = st.query_map(params![channel, from.as_str()], |r| r.get(0)).map_err(e)?;
+                rows.collect::<Result<_, _>>().map_err(e)?
+            };
+            if digest(&keys) != expect {
+                return Ok(None);
+            }
+        }
+        let n = tx
             .execute(
                 "UPDATE holds SET decision = ?3 WHERE channel = ?1 AND decision = ?2",
                 params![channel, from.as_str(), to.as_str()],
             )
-            .map_err(|e| self.err(e))
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(Some(n))
+    }
+
+    /// A short digest of the channel's held set (to approve exactly what was reviewed).
+    pub fn holds_digest(&self, channel: &str) -> Result<String, StateError> {
+        let mut keys: Vec<String> = self
+            .holds(channel, Some(HoldDecision::Held))?
+            .iter()
+            .map(|(a, _)| format!("{} {} {}", a.action, a.source_id, a.member_id))
+            .collect();
+        keys.sort();
+        Ok(digest(&keys))
     }
 }

@@ -294,15 +294,14 @@ impl State {
         self.connections.get(channel).map_or("", String::as_str)
     }
 
-    /// Per target id, the user record of `channel`'s connection that holds it (removed rows aside).
-    pub fn target_owners(&self, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT target_id, channel, source_id FROM users
-                 WHERE connection = ?1 AND target_id IS NOT NULL AND status != 'removed'",
-            )
-            .map_err(|e| self.err(e))?;
+    /// Per target id, the record of `table` in `channel`'s connection that holds it (removed rows aside).
+    pub fn target_owners(&self, table: Table, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
+        let sql = format!(
+            "SELECT target_id, channel, source_id FROM {}
+             WHERE connection = ?1 AND target_id IS NOT NULL AND status != 'removed'",
+            table.name()
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![self.connection_of(channel)], |r| {
                 Ok((r.get::<_, String>(0)?, Owner { channel: r.get(1)?, source_id: r.get(2)?, provisioned: true }))
