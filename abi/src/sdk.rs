@@ -273,10 +273,8 @@ pub unsafe fn plugin_entry(
             return CONN_ERR_INVALID_ARG;
         }
         // SAFETY: `host` is non-NULL and the caller promises it points to a readable `ConnHostV1` of at least
-        // `struct_size` bytes; the v1.0 fields read below exist in every version of the struct, and the
-        // reference does not outlive this call.
-        let h = unsafe { &*host };
-        let Some(services) = host_services(h) else { return CONN_ERR_ABI_MISMATCH };
+        // `struct_size` bytes, which is what `read_host` needs.
+        let Some(services) = (unsafe { read_host(host) }) else { return CONN_ERR_ABI_MISMATCH };
         match HOST.write() {
             Ok(mut guard) => *guard = Some(services),
             Err(poisoned) => *poisoned.into_inner() = Some(services),
@@ -288,11 +286,22 @@ pub unsafe fn plugin_entry(
     result.unwrap_or(CONN_ERR_PANIC)
 }
 
-/// The services of a host struct, or `None` when its major or size is wrong.
-fn host_services(h: &ConnHostV1) -> Option<HostServices> {
-    if h.abi_major != CONN_ABI_MAJOR || (h.struct_size as usize) < HOST_V1_MIN_SIZE {
+/// The services of a host struct, or `None` when its major or size is wrong. The header fields are read
+/// first, on their own, so a struct shorter than v1.0 is refused before anything else of it is read.
+///
+/// # Safety
+/// `host` must be non-NULL, aligned, and point to at least `struct_size` readable bytes (at least the
+/// 8-byte header, which every version has).
+unsafe fn read_host(host: *const ConnHostV1) -> Option<HostServices> {
+    // SAFETY: the header (struct_size, abi_major) exists in every version; the caller promises it is readable.
+    let (size, major) =
+        unsafe { (std::ptr::addr_of!((*host).struct_size).read(), std::ptr::addr_of!((*host).abi_major).read()) };
+    if major != CONN_ABI_MAJOR || (size as usize) < HOST_V1_MIN_SIZE {
         return None;
     }
+    // SAFETY: `struct_size` covers the whole v1.0 struct, which the caller promises is readable; the
+    // reference ends with this function.
+    let h = unsafe { &*host };
     Some(HostServices { user_data: h.user_data as usize, log: h.log })
 }
 
@@ -457,21 +466,33 @@ pub unsafe fn instance_new<C: Connector>(
     out_instance: *mut *mut ConnInstance,
     out_error: *mut ConnBuf,
 ) -> i32 {
-    let run = || {
-        if out_instance.is_null() {
-            return Err(invalid("out_instance is NULL"));
-        }
-        // SAFETY: the caller promises `settings` is NULL or points to `len` readable bytes for this call.
-        let settings: TargetSettings = unsafe { parse_input(settings, len, "target settings") }?;
-        let instance = C::open(settings, Logger::default()).map_err(map_error)?;
-        let handle = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
-        instances().insert(handle as usize);
-        // SAFETY: `out_instance` is non-NULL and the caller promises it is writable.
-        unsafe { *out_instance = handle };
-        Ok(())
-    };
+    // SAFETY: the caller promises what `open_instance` needs of `settings`, `len` and `out_instance`.
+    let run = || unsafe { open_instance::<C>(settings, len, out_instance, Logger::default()) };
     // SAFETY: `guarded` needs `out_error` NULL or writable, which the caller promises.
     unsafe { guarded(out_error, run) }
+}
+
+/// Opens an instance of `C` logging through `log`, registers its handle and writes it to `out_instance`.
+///
+/// # Safety
+/// `settings` must be NULL or point to `len` readable bytes for the call; `out_instance` NULL or writable.
+unsafe fn open_instance<C: Connector>(
+    settings: *const u8,
+    len: usize,
+    out_instance: *mut *mut ConnInstance,
+    log: Logger,
+) -> Result<(), (i32, ErrorInfo)> {
+    if out_instance.is_null() {
+        return Err(invalid("out_instance is NULL"));
+    }
+    // SAFETY: the caller promises `settings` is NULL or points to `len` readable bytes for this call.
+    let settings: TargetSettings = unsafe { parse_input(settings, len, "target settings") }?;
+    let instance = C::open(settings, log).map_err(map_error)?;
+    let handle = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
+    instances().insert(handle as usize);
+    // SAFETY: `out_instance` is non-NULL and the caller promises it is writable.
+    unsafe { *out_instance = handle };
+    Ok(())
 }
 
 /// `instance_new_with_host` (ABI 1.1): an instance that logs through `host`'s services alone.
@@ -492,24 +513,15 @@ pub unsafe fn instance_new_with_host<C: Connector>(
             return Err(invalid("host is NULL"));
         }
         // SAFETY: `host` is non-NULL and the caller promises a readable `ConnHostV1` of at least its
-        // `struct_size` bytes; only v1.0 fields are read, and the reference ends with this call.
-        let services = host_services(unsafe { &*host }).ok_or_else(|| {
+        // `struct_size` bytes, which is what `read_host` needs.
+        let services = unsafe { read_host(host) }.ok_or_else(|| {
             (
                 CONN_ERR_ABI_MISMATCH,
                 ErrorInfo::new(ErrorKind::Configuration, "host ABI major or struct_size not supported"),
             )
         })?;
-        if out_instance.is_null() {
-            return Err(invalid("out_instance is NULL"));
-        }
-        // SAFETY: the caller promises `settings` is NULL or points to `len` readable bytes for this call.
-        let settings: TargetSettings = unsafe { parse_input(settings, len, "target settings") }?;
-        let instance = C::open(settings, Logger { services: Some(services) }).map_err(map_error)?;
-        let handle = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
-        instances().insert(handle as usize);
-        // SAFETY: `out_instance` is non-NULL and the caller promises it is writable.
-        unsafe { *out_instance = handle };
-        Ok(())
+        // SAFETY: the caller promises what `open_instance` needs of `settings`, `len` and `out_instance`.
+        unsafe { open_instance::<C>(settings, len, out_instance, Logger { services: Some(services) }) }
     };
     // SAFETY: `guarded` needs `out_error` NULL or writable, which the caller promises.
     unsafe { guarded(out_error, run) }
