@@ -166,6 +166,8 @@ fn main() {
             std::process::exit(2);
         }
     }
+    // Checked first (it refuses a stale library) so no simulator is left running on a refusal.
+    let connector = test_support::cdylib("connector_slack");
     let dir = tempfile::tempdir().unwrap();
     let mut sim = Command::new(test_support::artifact_dir().join("slack-sim"))
         .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--time-scale", "60", "--rate-limits", "slack"])
@@ -183,14 +185,8 @@ fn main() {
         "",
     );
     cfg.push_str(
-        &test_support::config::slack_connection(
-            "slack",
-            &test_support::cdylib("connector_slack"),
-            &url,
-            "BENCH_TOKEN",
-            "maxConcurrency = 8",
-        )
-        .replace("rateLimitTimeScale = 10000.0", "rateLimitTimeScale = 60.0"),
+        &test_support::config::slack_connection("slack", &connector, &url, "BENCH_TOKEN", "maxConcurrency = 8")
+            .replace("rateLimitTimeScale = 10000.0", "rateLimitTimeScale = 60.0"),
     );
     cfg.push_str(&format!(
         "\n[[connections.channels]]\nname = \"people\"\nsource = {{ type = \"ldif\", path = \"{}\" }}\nbatch_size = 500\nthreads = 2\ntimeout_seconds = 600\n\
