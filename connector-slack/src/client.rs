@@ -91,7 +91,10 @@ pub struct Client {
     api_base: String,
     token: String,
     pacer: Pacer,
-    permits: tokio::sync::Semaphore,
+    /// Requests in flight per endpoint (`maxConcurrency` each): a request takes its slot before it is
+    /// paced, so a paced request leaves at once (paced requests never queue for a slot and then arrive
+    /// at Slack together), and one endpoint's waits never hold another endpoint's slots.
+    permits: Vec<(Endpoint, tokio::sync::Semaphore)>,
     time_scale: f64,
     max_retries: u32,
     max_retry_wait: Duration,
@@ -162,7 +165,10 @@ impl Client {
             api_base: settings.api_base(),
             token: settings.token.clone(),
             pacer: Pacer::new(settings.rate_limit_share, settings.rate_limit_time_scale),
-            permits: tokio::sync::Semaphore::new(settings.max_concurrency),
+            permits: Endpoint::EVERY
+                .iter()
+                .map(|e| (*e, tokio::sync::Semaphore::new(settings.max_concurrency)))
+                .collect(),
             time_scale: settings.rate_limit_time_scale,
             max_retries: settings.max_retries,
             max_retry_wait: settings.max_retry_wait,
@@ -182,12 +188,16 @@ impl Client {
         body: Option<&Value>,
         endpoint: Endpoint,
     ) -> Result<Answer, Failure> {
+        let slots = self.permits.iter().find(|(e, _)| *e == endpoint).map(|(_, s)| s);
+        let _permit = match slots {
+            Some(s) => Some(
+                s.acquire()
+                    .await
+                    .map_err(|_| Failure::Transport { message: "client closed".into(), timeout: false })?,
+            ),
+            None => None,
+        };
         self.pacer.acquire(endpoint).await;
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Failure::Transport { message: "client closed".into(), timeout: false })?;
         let mut rb = self
             .http
             .request(method.clone(), format!("{}{}", self.api_base, path))

@@ -114,7 +114,7 @@ pub fn descriptor() -> Descriptor {
             json!(1.0),
             &[],
         ),
-        with(field("maxConcurrency", "Maximum Concurrency", FieldType::Integer, "Pacing", 2, "Requests in flight at once (1–64)."), json!(4), &[]),
+        with(field("maxConcurrency", "Maximum Concurrency", FieldType::Integer, "Pacing", 2, "Requests in flight at once per Slack endpoint (1–64); each takes its slot before it is paced."), json!(4), &[]),
         with(field("requestTimeoutSeconds", "Request Timeout (s)", FieldType::Number, "Pacing", 3, "Timeout of one HTTP request."), json!(30), &[]),
         with(field("maxRetryWaitSeconds", "Maximum Retry Wait (s)", FieldType::Number, "Pacing", 5, "The longest one wait may last, whatever Slack's Retry-After says (a proxy or a bug may send days)."), json!(300), &[]),
         with(field("maxResponseBytes", "Maximum Response Size (bytes)", FieldType::Integer, "Pacing", 6, "Answers larger than this fail without being read whole (checked against Content-Length first)."), json!(33_554_432), &[]),

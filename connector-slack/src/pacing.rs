@@ -57,6 +57,20 @@ impl Endpoint {
         )
     }
 
+    /// Every endpoint, lists and discovery included.
+    pub const EVERY: [Endpoint; 10] = [
+        Endpoint::List,
+        Endpoint::UserGet,
+        Endpoint::UserCreate,
+        Endpoint::UserUpdate,
+        Endpoint::UserDelete,
+        Endpoint::GroupGet,
+        Endpoint::GroupCreate,
+        Endpoint::GroupUpdate,
+        Endpoint::GroupDelete,
+        Endpoint::Discovery,
+    ];
+
     const ALL: [Endpoint; 8] = [
         Endpoint::UserGet,
         Endpoint::UserCreate,
