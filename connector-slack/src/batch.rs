@@ -48,6 +48,34 @@ async fn stop_signal(deadline: Option<Instant>, mut cancel: tokio::sync::watch::
 }
 
 impl Connection {
+    /// The results of `tasks` as they finish; when `stop` resolves first (and nothing stopped the batch
+    /// before), the rest are aborted and `stopped` says why.
+    async fn join_until_stopped(
+        &self,
+        tasks: &mut tokio::task::JoinSet<(usize, RecordResult)>,
+        mut stop: std::pin::Pin<&mut impl std::future::Future<Output = Stop>>,
+        stopped: &mut Option<Stop>,
+        what: &str,
+    ) -> Vec<(usize, RecordResult)> {
+        let mut out = Vec::with_capacity(tasks.len());
+        loop {
+            let joined = tokio::select! {
+                j = tasks.join_next() => j,
+                s = &mut stop, if stopped.is_none() => {
+                    *stopped = Some(s);
+                    tasks.abort_all();
+                    None
+                }
+            };
+            match joined {
+                None => return out,
+                Some(Ok(done)) => out.push(done),
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => self.log.error(&format!("a {what} record task failed: {e}")),
+            }
+        }
+    }
+
     /// Applies a batch; one result per record, in order. Records not finished when the deadline passes
     /// or the host cancels come back failed and retryable (their tasks are aborted: nothing more is
     /// sent for them).
@@ -89,28 +117,13 @@ impl Connection {
             }
         }
         let mut member_ids: HashMap<String, String> = HashMap::new();
-        loop {
-            let joined = tokio::select! {
-                j = users.join_next() => j,
-                s = &mut stop, if stopped.is_none() => {
-                    stopped = Some(s);
-                    users.abort_all();
-                    None
-                }
-            };
-            let Some(joined) = joined else { break };
-            match joined {
-                Ok((i, res)) => {
-                    if let (Some(t), Outcome::Created | Outcome::Updated | Outcome::Unchanged | Outcome::Reactivated) =
-                        (&res.target_id, res.outcome)
-                    {
-                        member_ids.insert(res.source_id.clone(), t.clone());
-                    }
-                    results[i] = Some(res);
-                }
-                Err(e) if e.is_cancelled() => {}
-                Err(e) => self.log.error(&format!("a user record task failed: {e}")),
+        for (i, res) in self.join_until_stopped(&mut users, stop.as_mut(), &mut stopped, "user").await {
+            if let (Some(t), Outcome::Created | Outcome::Updated | Outcome::Unchanged | Outcome::Reactivated) =
+                (&res.target_id, res.outcome)
+            {
+                member_ids.insert(res.source_id.clone(), t.clone());
             }
+            results[i] = Some(res);
         }
         let member_ids = Arc::new(member_ids);
         let mut groups = tokio::task::JoinSet::new();
@@ -120,21 +133,8 @@ impl Connection {
                 groups.spawn(async move { (i, conn.group_record(&r, &m).await) });
             }
         }
-        loop {
-            let joined = tokio::select! {
-                j = groups.join_next() => j,
-                s = &mut stop, if stopped.is_none() => {
-                    stopped = Some(s);
-                    groups.abort_all();
-                    None
-                }
-            };
-            let Some(joined) = joined else { break };
-            match joined {
-                Ok((i, res)) => results[i] = Some(res),
-                Err(e) if e.is_cancelled() => {}
-                Err(e) => self.log.error(&format!("a group record task failed: {e}")),
-            }
+        for (i, res) in self.join_until_stopped(&mut groups, stop.as_mut(), &mut stopped, "group").await {
+            results[i] = Some(res);
         }
         if let Some(s) = stopped {
             let done = results.iter().filter(|r| r.is_some()).count();

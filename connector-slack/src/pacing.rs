@@ -70,17 +70,6 @@ impl Endpoint {
         Endpoint::GroupDelete,
         Endpoint::Discovery,
     ];
-
-    const ALL: [Endpoint; 8] = [
-        Endpoint::UserGet,
-        Endpoint::UserCreate,
-        Endpoint::UserUpdate,
-        Endpoint::UserDelete,
-        Endpoint::GroupGet,
-        Endpoint::GroupCreate,
-        Endpoint::GroupUpdate,
-        Endpoint::GroupDelete,
-    ];
 }
 
 const SAFETY: f64 = 0.97;
@@ -106,7 +95,7 @@ impl Pacer {
         Pacer {
             reads: limiter(1000.0, 1000.0, share, scale),
             writes: limiter(600.0, 180.0, share, scale),
-            endpoints: Endpoint::ALL
+            endpoints: Endpoint::EVERY
                 .iter()
                 .filter_map(|e| e.budget().map(|(m, b)| (*e, limiter(m, b, share, scale))))
                 .collect(),

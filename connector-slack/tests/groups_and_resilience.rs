@@ -286,19 +286,9 @@ fn the_c_host_provisions_through_this_connector() {
         .status()
         .unwrap();
     assert!(st.success());
-    let settings = serde_json::to_string(&env.settings(json!({}))).unwrap();
-    let out = std::process::Command::new(&bin)
-        .arg("slack")
-        .arg(test_support::cdylib("connector_slack"))
-        .arg(settings)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(" passed, 0 failed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut host = std::process::Command::new(&bin);
+    host.arg("slack");
+    run_foreign_host(&env, host);
     assert!(env.user("c.host.two").is_some());
 }
 
@@ -320,23 +310,22 @@ fn the_java_host_provisions_through_this_connector() {
         .status()
         .unwrap();
     assert!(st.success(), "javac");
+    let mut host = std::process::Command::new("java");
+    host.arg("-cp").arg(format!("{}:{}", jna.display(), classes.display())).args(["ConnHost", "slack"]);
+    run_foreign_host(&env, host);
+    assert_eq!(env.user("java.one").unwrap()["title"], "Lead");
+    assert_eq!(env.user("java.two").unwrap()["active"], false);
+    assert!(env.groups().iter().any(|g| g["displayName"] == "java-crew"));
+}
+
+/// Runs a foreign host (`host` plus this connector's path and `env`'s settings) and expects it to pass.
+fn run_foreign_host(env: &Env, mut host: std::process::Command) {
     let settings = serde_json::to_string(&env.settings(json!({}))).unwrap();
-    let out = std::process::Command::new("java")
-        .arg("-cp")
-        .arg(format!("{}:{}", jna.display(), classes.display()))
-        .arg("ConnHost")
-        .arg("slack")
-        .arg(test_support::cdylib("connector_slack"))
-        .arg(settings)
-        .output()
-        .unwrap();
+    let out = host.arg(test_support::cdylib("connector_slack")).arg(settings).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains(" passed, 0 failed"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(env.user("java.one").unwrap()["title"], "Lead");
-    assert_eq!(env.user("java.two").unwrap()["active"], false);
-    assert!(env.groups().iter().any(|g| g["displayName"] == "java-crew"));
 }

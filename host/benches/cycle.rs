@@ -67,17 +67,6 @@ employeeNumber = {{ attribute = "employeeNumber", masked = true }}
     std::fs::write(path, cfg).expect("config");
 }
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// Runs `provisioner sync --once`; returns (seconds, peak KiB, stdout).
 fn sync(config: &Path) -> (f64, u64, String) {
     let t = Instant::now();
@@ -93,7 +82,7 @@ fn sync(config: &Path) -> (f64, u64, String) {
     let pid = child.id();
     let mut peak = 0;
     while child.try_wait().expect("wait").is_none() {
-        if let Some(k) = vm_hwm_kib(pid) {
+        if let Some(k) = test_support::vm_hwm_kib(pid) {
             peak = peak.max(k);
         }
         std::thread::sleep(Duration::from_millis(5));

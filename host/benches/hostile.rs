@@ -51,17 +51,6 @@ fn write_config(dir: &Path, target: &str, settings: &str) -> std::path::PathBuf 
     path
 }
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn provisioner(config: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(test_support::artifact_dir().join("provisioner"));
     c.arg("--config").arg(config).args(args).env("BENCH_TOKEN", TOKEN).env("PROVISIONER_LOG", "error");
@@ -84,7 +73,7 @@ fn peak(mode: Mode) -> (f64, f64) {
     let pid = child.id();
     let mut peak = 0;
     while child.try_wait().unwrap().is_none() {
-        peak = peak.max(vm_hwm_kib(pid).unwrap_or(0));
+        peak = peak.max(test_support::vm_hwm_kib(pid).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(5));
     }
     (t.elapsed().as_secs_f64(), peak as f64 / 1024.0)

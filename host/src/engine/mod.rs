@@ -186,8 +186,7 @@ fn cycle_body(
     };
     let mut groups_counts = (0, 0);
     if let (Some(g), Some((rows, memberships))) = (&rt.ch.cfg.groups, &groups_rows) {
-        let mut predicted = users.clone();
-        plan::predicted(&mut predicted, &planned);
+        let predicted = plan::predicted_users(&users, &planned);
         let gp = groups::decide_groups(rt, g, &snap, &predicted, rows, memberships, now);
         let gone: HashSet<&str> = actions.iter().map(|a| a.source_id.as_str()).collect();
         actions.extend(guard::group_actions(&gp.planned, &gone));

@@ -53,6 +53,19 @@ pub(crate) fn view(rt: &ChannelRuntime, p: &Planned) -> PlannedView {
     }
 }
 
+/// The user rows as the planned records would leave them, without a copy when nothing is planned.
+pub(crate) fn predicted_users<'a>(
+    rows: &'a HashMap<String, Row>,
+    planned: &[Planned],
+) -> std::borrow::Cow<'a, HashMap<String, Row>> {
+    if planned.is_empty() {
+        return std::borrow::Cow::Borrowed(rows);
+    }
+    let mut p = rows.clone();
+    predicted(&mut p, planned);
+    std::borrow::Cow::Owned(p)
+}
+
 /// The user rows as they would be after the planned user records succeed.
 pub(crate) fn predicted(rows: &mut HashMap<String, Row>, planned: &[Planned]) {
     for p in planned {

@@ -23,6 +23,18 @@ pub fn artifact_dir() -> PathBuf {
     deps.parent().expect("the profile directory").to_path_buf()
 }
 
+/// The peak resident memory (VmHWM) of a running process, in KiB (Linux `/proc`), for benchmarks.
+pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root")
