@@ -1,6 +1,7 @@
 //! A batch (`provision`): the user records first, concurrently, then the group records, whose members
 //! are resolved from the users' results.
 
+use crate::client::DEADLINE;
 use crate::matching;
 use crate::Connection;
 use connector_abi::payload::*;
@@ -80,10 +81,8 @@ impl Connection {
     /// or the host cancels come back failed and retryable (their tasks are aborted: nothing more is
     /// sent for them).
     pub async fn provision(self: &Arc<Self>, request: ProvisionRequest) -> Vec<RecordResult> {
-        let stop = stop_signal(
-            request.deadline_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms)),
-            self.cancel.subscribe(),
-        );
+        let deadline = request.deadline_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
+        let stop = stop_signal(deadline, self.cancel.subscribe());
         tokio::pin!(stop);
         let mut stopped: Option<Stop> = None;
         let records = request.records;
@@ -96,7 +95,7 @@ impl Connection {
             .filter_map(|r| matching::key_of(&r.attributes, self.settings.unique_identifier))
             .collect();
         let prepared = tokio::select! {
-            r = matching::prepare(&self.client, &self.index, self.settings.unique_identifier, &keys) => r,
+            r = DEADLINE.scope(deadline, matching::prepare(&self.client, &self.index, self.settings.unique_identifier, &keys)) => r,
             s = &mut stop => {
                 stopped = Some(s);
                 Ok(())
@@ -113,7 +112,7 @@ impl Connection {
         for (i, r) in records.iter().enumerate().filter(|_| stopped.is_none()) {
             if r.object_class == ObjectClass::User {
                 let (conn, r) = (Arc::clone(self), r.clone());
-                users.spawn(async move { (i, conn.user_record(&r).await) });
+                users.spawn(DEADLINE.scope(deadline, async move { (i, conn.user_record(&r).await) }));
             }
         }
         let mut member_ids: HashMap<String, String> = HashMap::new();
@@ -130,7 +129,7 @@ impl Connection {
         for (i, r) in records.iter().enumerate().filter(|_| stopped.is_none()) {
             if r.object_class == ObjectClass::Group {
                 let (conn, r, m) = (Arc::clone(self), r.clone(), Arc::clone(&member_ids));
-                groups.spawn(async move { (i, conn.group_record(&r, &m).await) });
+                groups.spawn(DEADLINE.scope(deadline, async move { (i, conn.group_record(&r, &m).await) }));
             }
         }
         for (i, res) in self.join_until_stopped(&mut groups, stop.as_mut(), &mut stopped, "group").await {

@@ -11,6 +11,18 @@ use reqwest::Method;
 use serde_json::Value;
 use std::time::Duration;
 
+tokio::task_local! {
+    /// The deadline of the batch a task works for (the request's `deadline_ms`). Checked right before
+    /// every request leaves, after pacing: a task that wakes after its deadline (the host process was
+    /// paused, say, and its lease has lapsed) sends nothing.
+    pub(crate) static DEADLINE: Option<tokio::time::Instant>;
+}
+
+/// Whether the current task's batch deadline has passed.
+fn past_deadline() -> bool {
+    DEADLINE.try_with(|d| d.is_some_and(|d| tokio::time::Instant::now() >= d)).unwrap_or(false)
+}
+
 /// Why a request did not produce a usable answer.
 #[derive(Debug, Clone)]
 pub enum Failure {
@@ -198,6 +210,12 @@ impl Client {
             None => None,
         };
         self.pacer.acquire(endpoint).await;
+        if past_deadline() {
+            return Err(Failure::Transport {
+                message: "the call's deadline passed before the request was sent; nothing was sent".into(),
+                timeout: true,
+            });
+        }
         let mut rb = self
             .http
             .request(method.clone(), format!("{}{}", self.api_base, path))

@@ -82,6 +82,12 @@ pub enum Command {
         #[arg(long)]
         reset_all: bool,
     },
+    /// The nodes sharing this state (failover and cluster modes): role, heartbeat age, leases held.
+    Nodes {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Connector libraries.
     Connectors {
         /// The connectors command.

@@ -6,12 +6,14 @@
 //! - [`source`]: channel sources (LDIF, CSV, LDAP) streaming [`entry`] values; [`ldapfilter`] evaluates
 //!   filters; [`mapping`] maps attributes;
 //! - [`engine`]: the cycle (collect, decide, execute, groups, plan);
-//! - [`state`]: the SQLite state store; [`audit`]: the audit log; [`clock`]: time;
+//! - [`state`]: the state store (SQLite, or PostgreSQL shared by nodes); [`cluster`]: leases and
+//!   fencing of the failover and cluster modes; [`audit`]: the audit log; [`clock`]: time;
 //! - [`connections`]: loading connectors and building their target settings.
 
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod commands;
 pub mod compile;
 pub mod config;

@@ -16,6 +16,7 @@ struct Fake {
 impl Fake {
     fn new(users: usize) -> Fake {
         let dir = tempfile::tempdir().unwrap();
+        test_support::config::fresh_state();
         let people: Vec<Person> = (0..users).map(|i| person(&format!("u{i}"))).collect();
         std::fs::write(dir.path().join("directory.ldif"), ldif(&people, &[])).unwrap();
         Fake { dir }

@@ -294,21 +294,15 @@ fn a_duplicate_identifier_never_touches_the_live_account() {
         assert_eq!(h.users().len(), 3, "{case}: ann, bob and the owner; nothing created");
     }
     // The state never gives one Slack id to two records, and the refused record has none.
-    let db = rusqlite::Connection::open(h.path("state.db")).unwrap();
-    let shared: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM (SELECT target_id FROM users WHERE target_id IS NOT NULL GROUP BY target_id HAVING COUNT(*) > 1)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(shared, 0);
-    let target: Option<String> =
-        db.query_row("SELECT target_id FROM users WHERE source_id = 'uuid-ann3'", [], |r| r.get(0)).unwrap();
-    assert_eq!(target, None);
+    let shared = h.state_query(
+        "SELECT COUNT(*) FROM (SELECT target_id FROM users WHERE target_id IS NOT NULL GROUP BY target_id HAVING COUNT(*) > 1) d",
+    );
+    assert_eq!(shared[0][0].as_deref(), Some("0"));
+    let target = h.state_query("SELECT target_id FROM users WHERE source_id = 'uuid-ann3'");
+    assert_eq!(target[0][0], None);
     // The schema enforces it too: a second row with ann's Slack id is refused by the unique index.
     let ann_id = ann["id"].as_str().unwrap();
-    let forced = db.execute("UPDATE users SET target_id = ?1 WHERE source_id = 'uuid-bob'", [ann_id]);
+    let forced = h.state_execute(&format!("UPDATE users SET target_id = '{ann_id}' WHERE source_id = 'uuid-bob'"));
     assert!(forced.is_err(), "the state's unique index refuses two records on one account");
 }
 
@@ -538,11 +532,8 @@ fn two_source_groups_with_one_name_never_share_a_slack_group() {
         assert!(!o.contains("cycle failed") && !e.contains("UNIQUE"), "{o}\n{e}");
     }
     let teams: Vec<Value> = h.groups().into_iter().filter(|g| g["displayName"] == "team").collect();
-    let db = rusqlite::Connection::open(h.path("state.db")).unwrap();
-    let linked: i64 = db
-        .query_row("SELECT COUNT(*) FROM groups WHERE target_id IS NOT NULL AND status != 'removed'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(linked as usize, teams.len(), "one record per Slack group: {teams:?}");
+    let linked = h.state_query("SELECT COUNT(*) FROM groups WHERE target_id IS NOT NULL AND status != 'removed'");
+    assert_eq!(linked[0][0], Some(teams.len().to_string()), "one record per Slack group: {teams:?}");
     let b = h.audit().into_iter().rev().find(|e| e["source_id"] == "group-B").unwrap();
     assert!(b["non_success_cause"].as_str().unwrap_or("").contains("duplicate_identifier"), "{b}");
 }

@@ -1,14 +1,14 @@
 //! `provisioner reset CHANNEL | --reset-all`: forget a channel's provisioning state; its next cycle
 //! re-matches existing target accounts by the unique identifier (no duplicates).
 
-use super::{open_state, CommandError, Context};
+use super::{CommandError, Context};
 use anyhow::Context as _;
 
 /// `provisioner reset`.
 pub fn run(ctx: &Context, channel: Option<String>, reset_all: bool) -> Result<(), CommandError> {
     let compiled = ctx.load()?;
-    let _lock = super::lock_state(&compiled.loaded)?;
-    let (state, _) = open_state(&compiled.loaded)?;
+    let mut lock = Some(super::lock_state(&compiled.loaded)?);
+    let (state, _) = super::open_locked(&compiled.loaded, &mut lock)?;
     let all: Vec<String> = compiled.channels.iter().map(|c| c.cfg.name.clone()).collect();
     let targets = match (channel, reset_all) {
         (_, true) => all,

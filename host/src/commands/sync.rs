@@ -1,7 +1,7 @@
 //! `sync --once`: open the connections and run one cycle of every active channel. The cycle loop and
 //! the summary are shared with `run` and `plan`.
 
-use super::{open_state, progress, stop_flag, CommandError, Context};
+use super::{progress, stop_flag, CommandError, Context};
 use crate::audit::Audit;
 use crate::compile::Compiled;
 use crate::connections;
@@ -19,8 +19,8 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
         return Err(CommandError::Usage(anyhow::anyhow!("`sync` needs --once (use `run` for the loop)")));
     }
     let compiled = ctx.load()?;
-    let _lock = super::lock_state(&compiled.loaded)?;
-    let (mut state, audit) = open_state(&compiled.loaded)?;
+    let mut lock = Some(super::lock_state(&compiled.loaded)?);
+    let (mut state, audit) = super::open_locked(&compiled.loaded, &mut lock)?;
     let mut rts = runtimes(&compiled, &mut state, false)?;
     let stop = stop_flag()?;
     let bars = progress::Bars::default();
@@ -53,12 +53,28 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
 /// accounts were matched by, and a change of the connection's settings lets skipped records be
 /// decided again. With `dry_run` nothing is written.
 pub fn runtimes(compiled: &Compiled, state: &mut State, dry_run: bool) -> Result<Vec<ChannelRuntime>, CommandError> {
+    runtimes_of(compiled, state, dry_run, None)
+}
+
+/// [`runtimes`] of the connections named in `only` (all when `None`): a cluster node opens only the
+/// connections it holds the leases of.
+pub fn runtimes_of(
+    compiled: &Compiled,
+    state: &mut State,
+    dry_run: bool,
+    only: Option<&std::collections::HashSet<String>>,
+) -> Result<Vec<ChannelRuntime>, CommandError> {
     let loaded = &compiled.loaded;
-    let pairs: Vec<(String, String)> =
-        compiled.channels.iter().map(|c| (c.cfg.name.clone(), c.connection.clone())).collect();
+    let wanted = |connection: &str| only.is_none_or(|o| o.contains(connection));
+    let pairs: Vec<(String, String)> = compiled
+        .channels
+        .iter()
+        .filter(|c| wanted(&c.connection))
+        .map(|c| (c.cfg.name.clone(), c.connection.clone()))
+        .collect();
     state.bind_channels(&pairs, !dry_run).context("recording the channels' connections")?;
     let mut out = Vec::new();
-    for (i, conn) in loaded.config.connections.iter().enumerate() {
+    for (i, conn) in loaded.config.connections.iter().enumerate().filter(|(_, c)| wanted(&c.name)) {
         let mut channels = compiled.channels.iter().filter(|c| c.connection == conn.name && c.cfg.active).peekable();
         if !conn.active || channels.peek().is_none() {
             continue;
@@ -147,12 +163,28 @@ pub fn cycle_all(
     stop: &AtomicBool,
     progress: &dyn Progress,
 ) -> Vec<CycleReport> {
+    cycle_all_leased(rts, state, audit, compiled, dry_run, stop, progress, None)
+}
+
+/// [`cycle_all`] under a lease (failover and cluster modes): `lease` says how long it stays valid here.
+#[allow(clippy::too_many_arguments)]
+pub fn cycle_all_leased(
+    rts: &mut [ChannelRuntime],
+    state: &mut State,
+    audit: &Audit,
+    compiled: &Compiled,
+    dry_run: bool,
+    stop: &AtomicBool,
+    progress: &dyn Progress,
+    lease: Option<&(dyn Fn() -> Option<Duration> + Sync)>,
+) -> Vec<CycleReport> {
     let opts = CycleOptions {
         dry_run,
         backoff_base: compiled.loaded.config.engine.retry_backoff_seconds,
         backoff_max: compiled.loaded.config.engine.retry_backoff_max_seconds,
         stop,
         progress,
+        lease,
     };
     let live: Mutex<Vec<Arc<Instance>>> = Mutex::new(rts.iter().map(|rt| Arc::clone(&rt.instance)).collect());
     let done = AtomicBool::new(false);

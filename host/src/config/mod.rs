@@ -76,6 +76,60 @@ pub struct EngineConfig {
     /// Refuse secret files that group or others may read (otherwise a warning).
     #[serde(default)]
     pub strict_permissions: bool,
+    /// Where the state is kept when not in the SQLite file `state_db`:
+    /// `state = { postgres = "postgres://user@host:5432/database", password = { env = "VAR" } }`.
+    #[serde(default)]
+    pub state: Option<StateConfig>,
+    /// `standalone` (the default), `failover` (active/standby) or `cluster` (connections spread over
+    /// the nodes); the last two need a PostgreSQL state.
+    #[serde(default)]
+    pub mode: Mode,
+    /// This node's id in failover and cluster modes (default: the host name). Unique per node.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// How long a lease lasts without renewal; a standby takes over once it lapsed (failover and
+    /// cluster modes).
+    #[serde(default = "default_lease")]
+    pub lease_seconds: u64,
+}
+
+/// How the nodes sharing one PostgreSQL state divide the work (PingFederate's `pf.provisioner.mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One node; the single-writer lock refuses a second.
+    #[default]
+    Standalone,
+    /// Active/standby: the node holding the `active` lease provisions every connection.
+    Failover,
+    /// Active/active: each connection is provisioned by the one node holding its lease.
+    Cluster,
+}
+
+impl Mode {
+    /// Its name in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Standalone => "standalone",
+            Mode::Failover => "failover",
+            Mode::Cluster => "cluster",
+        }
+    }
+}
+
+/// A PostgreSQL state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `postgres://user@host:port/database` (never with a password).
+    pub postgres: String,
+    /// The password, from the environment or a file.
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// PEM file of CA certificates to verify the server with (otherwise the system's). TLS is
+    /// required unless the server is on loopback.
+    #[serde(default)]
+    pub ca_certificate: Option<PathBuf>,
 }
 
 fn default_state() -> PathBuf {
@@ -86,6 +140,9 @@ fn default_audit() -> PathBuf {
 }
 fn default_backoff() -> u64 {
     30
+}
+fn default_lease() -> u64 {
+    15
 }
 fn default_backoff_max() -> u64 {
     3600
@@ -101,6 +158,10 @@ impl Default for EngineConfig {
             retry_backoff_seconds: default_backoff(),
             retry_backoff_max_seconds: default_backoff_max(),
             strict_permissions: false,
+            state: None,
+            mode: Mode::Standalone,
+            node_id: None,
+            lease_seconds: default_lease(),
         }
     }
 }
@@ -472,6 +533,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ConfigError> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     resolve(&base, &mut config.engine.state_db);
     resolve(&base, &mut config.engine.audit_log);
+    if let Some(st) = config.engine.state.as_mut() {
+        if let Some(f) = st.password.as_mut().and_then(|p| p.file.as_mut()) {
+            resolve(&base, f);
+        }
+        if let Some(f) = st.ca_certificate.as_mut() {
+            resolve(&base, f);
+        }
+    }
     for c in &mut config.connections {
         resolve(&base, &mut c.connector);
         for s in c.secrets.values_mut() {
@@ -496,6 +565,7 @@ fn check(l: &Loaded) -> Result<(), ConfigError> {
     if c.engine.cycle_interval_seconds == 0 {
         return Err(l.error("engine.cycle_interval_seconds", "cycle_interval_seconds", "must be at least 1"));
     }
+    check_engine(l)?;
     let mut names = std::collections::HashSet::new();
     let mut channel_names = std::collections::HashSet::new();
     for (i, conn) in c.connections.iter().enumerate() {
@@ -545,6 +615,55 @@ fn check(l: &Loaded) -> Result<(), ConfigError> {
                     "a channel needs at least one mapped attribute",
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The state location, mode, node id and lease.
+fn check_engine(l: &Loaded) -> Result<(), ConfigError> {
+    let e = &l.config.engine;
+    if let Some(st) = &e.state {
+        let url = url::Url::parse(&st.postgres).ok().filter(|u| matches!(u.scheme(), "postgres" | "postgresql"));
+        let Some(url) = url else {
+            return Err(l.error(
+                "engine.state.postgres",
+                "postgres",
+                "expected a URL postgres://user@host:port/database",
+            ));
+        };
+        if url.password().is_some() {
+            return Err(l.error(
+                "engine.state.postgres",
+                "postgres",
+                "the URL carries a password: give it with `password = { env = \"VAR\" }` or `{ file = \"path\" }` (the value is not repeated here)",
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(l.error("engine.state.postgres", "postgres", "the URL names no host"));
+        }
+        if let Some(p) = &st.password {
+            if p.env.is_none() == p.file.is_none() {
+                return Err(l.error("engine.state.password", "password", "give exactly one of `env` or `file`"));
+            }
+        }
+    }
+    if e.mode != Mode::Standalone && e.state.is_none() {
+        return Err(l.error(
+            "engine.mode",
+            "mode",
+            format!(
+                "`{}` needs a state the nodes share: `state = {{ postgres = \"postgres://user@host:5432/database\" }}`",
+                e.mode.as_str()
+            ),
+        ));
+    }
+    if !(3..=3600).contains(&e.lease_seconds) {
+        return Err(l.error("engine.lease_seconds", "lease_seconds", "must be 3 to 3600"));
+    }
+    if let Some(id) = &e.node_id {
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            return Err(l.error("engine.node_id", "node_id", "1 to 64 letters, digits, `.`, `_` or `-`"));
         }
     }
     Ok(())

@@ -104,6 +104,10 @@ fn outcome_name(o: Outcome) -> &'static str {
     }
 }
 
+/// The least validity a lease must have left for a connector call to start under it; the call's
+/// deadline ends this long before the lease would lapse here.
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Executor<'_> {
     /// Sends `planned` (rows: the phase's stored rows) and returns the rows as settled.
     pub(super) fn send(
@@ -125,8 +129,10 @@ impl Executor<'_> {
         state.mark_in_flight(table, channel, &in_flight)?;
         let total = planned.len();
         let batch_size = self.rt.ch.cfg.batch_size;
-        // Each call's deadline: the channel's `timeout_seconds`.
+        // Each call's deadline: the channel's `timeout_seconds`, and in failover and cluster modes no
+        // later than the lease stays valid here (set when the call starts, below).
         let deadline_ms = self.rt.ch.cfg.timeout_seconds.saturating_mul(1000);
+        let lease = self.opts.lease;
         let mut requests: Vec<ProvisionRequest> = Vec::with_capacity(total.div_ceil(batch_size));
         let mut settlements: Vec<Vec<Settlement>> = Vec::with_capacity(requests.capacity());
         for p in planned {
@@ -165,7 +171,18 @@ impl Executor<'_> {
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(request) = requests.get(i) else { return };
-                    let result = instance.provision(request).map(|r| r.results);
+                    let result = match lease.map(|valid_for| valid_for()) {
+                        None => instance.provision(request).map(|r| r.results),
+                        // The lease is lost or about to lapse: no call (the records stay dirty).
+                        Some(None) => return,
+                        Some(Some(left)) if left < LEASE_MARGIN => return,
+                        Some(Some(left)) => {
+                            let ms = (left - LEASE_MARGIN).as_millis().min(u128::from(deadline_ms)) as u64;
+                            let mut call = request.clone();
+                            call.deadline_ms = Some(ms);
+                            instance.provision(&call).map(|r| r.results)
+                        }
+                    };
                     if let Err(CallError::Panic(m)) = &result {
                         // The ABI says to discard an instance that panicked.
                         panicked.store(true, Ordering::SeqCst);

@@ -84,6 +84,9 @@ pub struct CycleOptions<'a> {
     pub stop: &'a AtomicBool,
     /// Progress output.
     pub progress: &'a dyn Progress,
+    /// In failover and cluster modes: how long the lease the cycle runs under stays valid here
+    /// (`None`: lost). Every connector call's deadline ends before it; no batch starts without it.
+    pub lease: Option<&'a (dyn Fn() -> Option<std::time::Duration> + Sync)>,
 }
 
 /// What a cycle did.

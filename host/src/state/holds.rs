@@ -1,7 +1,8 @@
 //! Deprovisioning actions the guard held, and what an administrator decided about them.
 
+use super::backend::{vals, BackendError, SqlRow};
 use super::{State, StateError};
-use rusqlite::params;
+use std::collections::HashMap;
 
 fn digest(keys: &[String]) -> String {
     use sha2::{Digest, Sha256};
@@ -70,79 +71,63 @@ impl State {
         channel: &str,
         decision: Option<HoldDecision>,
     ) -> Result<Vec<(HeldAction, HoldDecision)>, StateError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT action, source_id, member_id, object_class, target_id, reason, decision FROM holds
-                 WHERE channel = ?1 ORDER BY action, source_id, member_id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![channel], |r| {
-                Ok((
-                    HeldAction {
-                        action: r.get(0)?,
-                        source_id: r.get(1)?,
-                        member_id: r.get(2)?,
-                        object_class: r.get(3)?,
-                        target_id: r.get(4)?,
-                        reason: r.get(5)?,
-                    },
-                    HoldDecision::parse(&r.get::<_, String>(6)?),
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        let all: Vec<(HeldAction, HoldDecision)> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        let rows = self.query(
+            "SELECT action, source_id, member_id, object_class, target_id, reason, decision FROM holds
+             WHERE channel = ?1 ORDER BY action, source_id, member_id",
+            &vals![channel],
+        )?;
+        let decode = |r: &SqlRow| -> Result<(HeldAction, HoldDecision), BackendError> {
+            Ok((
+                HeldAction {
+                    action: r.text(0)?,
+                    source_id: r.text(1)?,
+                    member_id: r.text(2)?,
+                    object_class: r.text(3)?,
+                    target_id: r.opt_text(4)?,
+                    reason: r.text(5)?,
+                },
+                HoldDecision::parse(&r.text(6)?),
+            ))
+        };
+        let all: Vec<(HeldAction, HoldDecision)> =
+            rows.iter().map(decode).collect::<Result<_, _>>().map_err(|e| self.err(e))?;
         Ok(all.into_iter().filter(|(_, d)| decision.is_none_or(|want| *d == want)).collect())
     }
 
-    /// Replaces the channel's held, approved and rejected actions.
+    /// Replaces the channel's held, approved and rejected actions (an action that stays keeps its `since`).
     pub fn set_holds(
         &mut self,
         channel: &str,
         actions: &[(HeldAction, HoldDecision)],
         now: i64,
     ) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let e = |source| StateError::Db { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(e)?;
-        // Keep `since` of actions that stay.
-        tx.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS keep_since (action TEXT, source_id TEXT, member_id TEXT, since INTEGER)",
-            [],
-        )
-        .map_err(e)?;
-        tx.execute("DELETE FROM keep_since", []).map_err(e)?;
-        tx.execute(
-            "INSERT INTO keep_since SELECT action, source_id, member_id, since FROM holds WHERE channel = ?1",
-            params![channel],
-        )
-        .map_err(e)?;
-        tx.execute("DELETE FROM holds WHERE channel = ?1", params![channel]).map_err(e)?;
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO holds (channel, action, source_id, member_id, object_class, target_id, reason, decision, since)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(
-                       (SELECT since FROM keep_since k WHERE k.action = ?2 AND k.source_id = ?3 AND k.member_id = ?4), ?9))",
-                )
-                .map_err(e)?;
+        self.write(|db| {
+            let since: HashMap<(String, String, String), i64> = db
+                .query("SELECT action, source_id, member_id, since FROM holds WHERE channel = ?1", &vals![channel])?
+                .iter()
+                .map(|r| Ok(((r.text(0)?, r.text(1)?, r.text(2)?), r.int(3)?)))
+                .collect::<Result<_, BackendError>>()?;
+            db.execute("DELETE FROM holds WHERE channel = ?1", &vals![channel])?;
             for (a, d) in actions {
-                st.execute(params![
-                    channel,
-                    a.action,
-                    a.source_id,
-                    a.member_id,
-                    a.object_class,
-                    a.target_id,
-                    a.reason,
-                    d.as_str(),
-                    now
-                ])
-                .map_err(e)?;
+                let key = (a.action.clone(), a.source_id.clone(), a.member_id.clone());
+                db.execute(
+                    "INSERT INTO holds (channel, action, source_id, member_id, object_class, target_id, reason, decision, since)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    &vals![
+                        channel,
+                        &a.action,
+                        &a.source_id,
+                        &a.member_id,
+                        &a.object_class,
+                        &a.target_id,
+                        &a.reason,
+                        d.as_str(),
+                        since.get(&key).copied().unwrap_or(now)
+                    ],
+                )?;
             }
-        }
-        tx.commit().map_err(e)
+            Ok(())
+        })
     }
 
     /// Changes every `from` action of the channel to `to`; returns how many changed. With `expect`, only
@@ -155,32 +140,27 @@ impl State {
         to: HoldDecision,
         expect: Option<&str>,
     ) -> Result<Option<usize>, StateError> {
-        let path = self.path.clone();
-        let e = |source| StateError::Db { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(e)?;
-        if let Some(expect) = expect {
-            let keys: Vec<String> = {
-                let mut st = tx
-                    .prepare_cached(
-                        "SELECT action || ' ' || source_id || ' ' || member_id FROM holds
-                         WHERE channel = ?1 AND decision = ?2 ORDER BY 1",
-                    )
-                    .map_err(e)?;
-                let rows = st.query_map(params![channel, from.as_str()], |r| r.get(0)).map_err(e)?;
-                rows.collect::<Result<_, _>>().map_err(e)?
-            };
-            if digest(&keys) != expect {
-                return Ok(None);
+        self.write(|db| {
+            if let Some(expect) = expect {
+                let mut keys: Vec<String> = db
+                    .query(
+                        "SELECT action, source_id, member_id FROM holds WHERE channel = ?1 AND decision = ?2",
+                        &vals![channel, from.as_str()],
+                    )?
+                    .iter()
+                    .map(|r| Ok(format!("{} {} {}", r.text(0)?, r.text(1)?, r.text(2)?)))
+                    .collect::<Result<_, BackendError>>()?;
+                keys.sort();
+                if digest(&keys) != expect {
+                    return Ok(None);
+                }
             }
-        }
-        let n = tx
-            .execute(
+            let n = db.execute(
                 "UPDATE holds SET decision = ?3 WHERE channel = ?1 AND decision = ?2",
-                params![channel, from.as_str(), to.as_str()],
-            )
-            .map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(Some(n))
+                &vals![channel, from.as_str(), to.as_str()],
+            )?;
+            Ok(Some(n as usize))
+        })
     }
 
     /// A short digest of the channel's held set (to approve exactly what was reviewed).

@@ -1,4 +1,4 @@
-//! The provisioning state store (SQLite, WAL): per channel, users and groups with their target ids,
+//! The provisioning state store (SQLite by default, PostgreSQL for failover and cluster modes): per channel, users and groups with their target ids,
 //! hashes of the last provisioned mapped attributes (never the values, so masked values are never
 //! stored), status, dirty flag, attempts and last error; group memberships; one row per cycle.
 //!
@@ -6,28 +6,32 @@
 //! connector is called, and settled after; a crash leaves it dirty and the next cycle resends it,
 //! which the connector resolves idempotently (matching by the unique identifier).
 
+pub(crate) mod backend;
 mod holds;
 mod lock;
-mod schema;
+pub(crate) mod schema;
 
+pub use backend::postgres::PgTarget;
+pub use backend::{BackendError, Fence};
 pub use holds::{HeldAction, HoldDecision};
 pub use lock::{LockError, WriterLock};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use backend::{vals, Backend, SqlRow, Value};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A state store error.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// SQLite failed.
+    /// The database failed (or fenced the write).
     #[error("state database {path}: {source}")]
     Db {
-        /// The database file.
+        /// The database file or URL (never with a password).
         path: String,
-        /// SQLite's error.
+        /// The engine's error.
         #[source]
-        source: rusqlite::Error,
+        source: BackendError,
     },
     /// The database's directory could not be created.
     #[error("state database {path}: cannot create its directory: {source}")]
@@ -52,7 +56,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
             Status::Disabled => "disabled",
@@ -60,7 +64,7 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> Option<Status> {
+    pub(crate) fn parse(s: &str) -> Option<Status> {
         match s {
             "active" => Some(Status::Active),
             "disabled" => Some(Status::Disabled),
@@ -163,12 +167,23 @@ pub struct CycleFigures {
     pub failed: u64,
 }
 
-/// The store.
+/// The store: one engine (SQLite or PostgreSQL) behind [`Backend`]. Every write runs in a transaction
+/// that first checks the fence, if one is set ([`State::set_fence`]).
 pub struct State {
-    conn: Connection,
+    db: RefCell<Box<dyn Backend>>,
+    /// Where the state is (a file, or a PostgreSQL URL without password), for messages.
     path: String,
     /// Channel → connection, from [`State::bind_channels`].
     connections: HashMap<String, String>,
+}
+
+/// Where the state is kept.
+#[derive(Debug, Clone)]
+pub enum StateLocation {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(PgTarget),
 }
 
 /// What the state remembers of a connection.
@@ -218,74 +233,157 @@ impl Table {
     }
 }
 
+/// Why a state could not be opened for writing.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process writes it.
+    #[error(transparent)]
+    Locked(LockError),
+    /// It could not be opened.
+    #[error(transparent)]
+    State(StateError),
+}
+
+impl StateError {
+    /// Whether a write was refused because this node lost its lease.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StateError::Db { source, .. } if source.is_fenced())
+    }
+}
+
+fn status_of(row: &SqlRow, i: usize) -> Result<Status, BackendError> {
+    let text = row.text(i)?;
+    Status::parse(&text).ok_or_else(|| BackendError::Decode(format!("unknown status `{text}`")))
+}
+
 impl State {
-    /// Opens (creating) the database.
+    /// Opens (creating) an SQLite state file.
     pub fn open(path: &Path) -> Result<State, StateError> {
-        let p = path.display().to_string();
-        let err = |source| StateError::Db { path: p.clone(), source };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StateError::Dir { path: p.clone(), source })?;
+        State::open_at(&StateLocation::Sqlite(path.to_owned()))
+    }
+
+    /// Opens (creating, migrating) the state wherever the configuration keeps it.
+    pub fn open_at(location: &StateLocation) -> Result<State, StateError> {
+        let (db, p): (Box<dyn Backend>, String) = match location {
+            StateLocation::Sqlite(path) => {
+                let p = path.display().to_string();
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StateError::Dir { path: p.clone(), source })?;
+                }
+                // Created private (0600): the state names every record and its target account. SQLite
+                // gives the -wal and -shm files the database file's mode.
+                if !path.exists() {
+                    use std::os::unix::fs::OpenOptionsExt as _;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(path)
+                        .map_err(|source| StateError::Dir { path: p.clone(), source })?;
+                }
+                let db =
+                    backend::sqlite::Sqlite::open(path).map_err(|source| StateError::Db { path: p.clone(), source })?;
+                (Box::new(db), p)
+            }
+            StateLocation::Postgres(target) => {
+                let p = target.display().to_owned();
+                let db = backend::postgres::Postgres::open(target)
+                    .map_err(|source| StateError::Db { path: p.clone(), source })?;
+                (Box::new(db), p)
+            }
+        };
+        Ok(State { db: RefCell::new(db), path: p, connections: HashMap::new() })
+    }
+
+    /// Opens a PostgreSQL state holding its single-writer lock (exclusive: refused while another
+    /// one-off writer, or any failover or cluster node, is running).
+    pub fn open_postgres_exclusive(target: &PgTarget) -> Result<State, OpenError> {
+        let p = target.display().to_owned();
+        let e = |source| OpenError::State(StateError::Db { path: p.clone(), source });
+        let mut db = backend::postgres::Postgres::open(target).map_err(e)?;
+        if !db.try_writer_lock().map_err(e)? {
+            let holder = db.writer_lock_holder().map_err(e)?;
+            return Err(OpenError::Locked(LockError::Held {
+                state: p.clone(),
+                holder: if holder.is_empty() { "holder unknown".into() } else { holder },
+            }));
         }
-        // Created private (0600): the state names every record and its target account. SQLite gives the
-        // -wal and -shm files the database file's mode.
-        if !path.exists() {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|source| StateError::Dir { path: p.clone(), source })?;
+        Ok(State { db: RefCell::new(Box::new(db)), path: p, connections: HashMap::new() })
+    }
+
+    /// Fences every later write by the given leases (failover and cluster modes); `None` lifts it.
+    pub fn set_fence(&self, fence: Option<Fence>) {
+        self.db.borrow_mut().set_fence(fence);
+    }
+
+    fn err(&self, source: BackendError) -> StateError {
+        StateError::Db { path: self.path.clone(), source }
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<SqlRow>, StateError> {
+        self.db.borrow_mut().query(sql, params).map_err(|e| self.err(e))
+    }
+
+    /// Runs `f` in a write transaction (fenced): committed if it succeeds, rolled back otherwise.
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Backend) -> Result<T, BackendError>) -> Result<T, StateError> {
+        let mut db = self.db.borrow_mut();
+        db.begin().map_err(|e| self.err(e))?;
+        match f(&mut **db) {
+            Ok(v) => {
+                db.commit().map_err(|e| self.err(e))?;
+                Ok(v)
+            }
+            Err(e) => {
+                db.rollback();
+                Err(self.err(e))
+            }
         }
-        let mut conn = Connection::open(path).map_err(err)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
-            .map_err(err)?;
-        schema::migrate(&mut conn).map_err(err)?;
-        Ok(State { conn, path: p, connections: HashMap::new() })
     }
 
     /// Records which connection each channel belongs to (rows of older versions learn theirs), then
     /// makes sure one target account maps to at most one record per connection: rows that share a
-    /// target id (possible before this version) keep it on the first provisioned row only; the others
-    /// are unlinked and marked dirty with a `duplicate_identifier` error, and the unique indexes are
-    /// created.
+    /// target id (possible in SQLite files of earlier versions) keep it on the first provisioned row
+    /// only; the others are unlinked and marked dirty with a `duplicate_identifier` error, and the
+    /// unique indexes are created (PostgreSQL's schema has them from the start).
     /// With `write` false (a plan), only remembers the pairs.
     pub fn bind_channels(&mut self, pairs: &[(String, String)], write: bool) -> Result<(), StateError> {
         if !write {
             self.connections = pairs.iter().cloned().collect();
             return Ok(());
         }
-        let path = self.path.clone();
-        let e = |source| StateError::Db { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(e)?;
-        for table in ["users", "groups"] {
-            for (channel, connection) in pairs {
-                tx.execute(
-                    &format!("UPDATE {table} SET connection = ?2 WHERE channel = ?1 AND connection != ?2"),
-                    params![channel, connection],
-                )
-                .map_err(e)?;
+        self.write(|db| {
+            for table in ["users", "groups"] {
+                for (channel, connection) in pairs {
+                    db.execute(
+                        &format!("UPDATE {table} SET connection = ?2 WHERE channel = ?1 AND connection != ?2"),
+                        &vals![channel, connection],
+                    )?;
+                }
+                if !db.is_sqlite() {
+                    continue;
+                }
+                db.execute(
+                    &format!(
+                        "UPDATE {table} SET target_id = NULL, dirty = 1, attempts = 0, next_attempt_at = 0,
+                           last_error = 'duplicate_identifier: shared its target account with another record of the connection; unlinked'
+                         WHERE rowid IN (
+                           SELECT t.rowid FROM {table} t JOIN {table} o
+                             ON o.connection = t.connection AND o.target_id = t.target_id AND o.rowid < t.rowid
+                            AND o.status != 'removed'
+                           WHERE t.target_id IS NOT NULL AND t.status != 'removed' AND t.connection != '')"
+                    ),
+                    &[],
+                )?;
+                db.execute(
+                    &format!(
+                        "CREATE UNIQUE INDEX IF NOT EXISTS {table}_one_record_per_target ON {table} (connection, target_id)
+                           WHERE target_id IS NOT NULL AND status != 'removed' AND connection != ''"
+                    ),
+                    &[],
+                )?;
             }
-            tx.execute(
-                &format!(
-                    "UPDATE {table} SET target_id = NULL, dirty = 1, attempts = 0, next_attempt_at = 0,
-                       last_error = 'duplicate_identifier: shared its target account with another record of the connection; unlinked'
-                     WHERE rowid IN (
-                       SELECT t.rowid FROM {table} t JOIN {table} o
-                         ON o.connection = t.connection AND o.target_id = t.target_id AND o.rowid < t.rowid
-                        AND o.status != 'removed'
-                       WHERE t.target_id IS NOT NULL AND t.status != 'removed' AND t.connection != '')"
-                ),
-                [],
-            )
-            .map_err(e)?;
-            tx.execute_batch(&format!(
-                "CREATE UNIQUE INDEX IF NOT EXISTS {table}_one_record_per_target ON {table} (connection, target_id)
-                   WHERE target_id IS NOT NULL AND status != 'removed' AND connection != ''"
-            ))
-            .map_err(e)?;
-        }
-        tx.commit().map_err(e)?;
+            Ok(())
+        })?;
         self.connections = pairs.iter().cloned().collect();
         Ok(())
     }
@@ -301,51 +399,44 @@ impl State {
              WHERE connection = ?1 AND target_id IS NOT NULL AND status != 'removed'",
             table.name()
         );
-        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![self.connection_of(channel)], |r| {
-                Ok((r.get::<_, String>(0)?, Owner { channel: r.get(1)?, source_id: r.get(2)?, provisioned: true }))
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows = self.query(&sql, &vals![self.connection_of(channel)])?;
+        rows.iter()
+            .map(|r| Ok((r.text(0)?, Owner { channel: r.text(1)?, source_id: r.text(2)?, provisioned: true })))
+            .collect::<Result<_, BackendError>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Per identifier hash, the user records of `channel`'s connection that hold it in *other* channels
     /// (removed rows aside).
     pub fn ident_owners_elsewhere(&self, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT ident_hash, channel, source_id, target_id IS NOT NULL FROM users
-                 WHERE connection = ?1 AND channel != ?2 AND ident_hash IS NOT NULL AND status != 'removed'",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![self.connection_of(channel), channel], |r| {
-                Ok((r.get::<_, String>(0)?, Owner { channel: r.get(1)?, source_id: r.get(2)?, provisioned: r.get(3)? }))
+        let rows = self.query(
+            "SELECT ident_hash, channel, source_id, CASE WHEN target_id IS NULL THEN 0 ELSE 1 END FROM users
+             WHERE connection = ?1 AND channel != ?2 AND ident_hash IS NOT NULL AND status != 'removed'",
+            &vals![self.connection_of(channel), channel],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok((r.text(0)?, Owner { channel: r.text(1)?, source_id: r.text(2)?, provisioned: r.int(3)? != 0 }))
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+            .collect::<Result<_, BackendError>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Target ids of the active, provisioned users of `channel`'s connection, by DN hash and by source id
     /// (for resolving references such as `manager`).
     pub fn reference_index(&self, channel: &str) -> Result<ReferenceIndex, StateError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT source_id, dn_hash, target_id FROM users
-                 WHERE connection = ?1 AND target_id IS NOT NULL AND status = 'active'",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![self.connection_of(channel)], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?))
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = self.query(
+            "SELECT source_id, dn_hash, target_id FROM users
+             WHERE connection = ?1 AND target_id IS NOT NULL AND status = 'active'",
+            &vals![self.connection_of(channel)],
+        )?;
         let mut index = ReferenceIndex::default();
-        for row in rows {
-            let (source_id, dn_hash, target) = row.map_err(|e| self.err(e))?;
+        for r in &rows {
+            let (source_id, dn_hash, target) = (
+                r.text(0).map_err(|e| self.err(e))?,
+                r.opt_text(1).map_err(|e| self.err(e))?,
+                r.text(2).map_err(|e| self.err(e))?,
+            );
             if let Some(h) = dn_hash {
                 index.by_dn_hash.insert(h, target.clone());
             }
@@ -357,60 +448,56 @@ impl State {
     /// Forgets what the connector skipped in `connection`'s channels (its settings changed: an option
     /// that was off may be on), so those records are decided again.
     pub fn clear_skipped(&self, connection: &str) -> Result<usize, StateError> {
-        let mut n = 0;
-        for table in ["users", "groups"] {
-            n += self
-                .conn
-                .execute(
+        self.write(|db| {
+            let mut n = 0;
+            for table in ["users", "groups"] {
+                n += db.execute(
                     &format!(
                         "UPDATE {table} SET skipped_hash = NULL WHERE connection = ?1 AND skipped_hash IS NOT NULL"
                     ),
-                    params![connection],
-                )
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(n)
+                    &vals![connection],
+                )?;
+            }
+            Ok(n as usize)
+        })
+    }
+
+    fn count(&self, sql: &str, params: &[Value]) -> Result<u64, StateError> {
+        let rows = self.query(sql, params)?;
+        let n = rows.first().map(|r| r.int(0)).transpose().map_err(|e| self.err(e))?;
+        Ok(n.unwrap_or(0) as u64)
     }
 
     /// Users of `connection` that have a target account.
     pub fn provisioned_users(&self, connection: &str) -> Result<u64, StateError> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM users WHERE connection = ?1 AND target_id IS NOT NULL",
-                params![connection],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(|e| self.err(e))
+        self.count("SELECT COUNT(*) FROM users WHERE connection = ?1 AND target_id IS NOT NULL", &vals![connection])
     }
 
     /// What the state remembers of a connection.
     pub fn connection_meta(&self, connection: &str) -> Result<ConnectionMeta, StateError> {
-        self.conn
-            .query_row(
-                "SELECT settings_hash, unique_identifier FROM connection_meta WHERE connection = ?1",
-                params![connection],
-                |r| Ok(ConnectionMeta { settings_hash: r.get(0)?, unique_identifier: r.get(1)? }),
-            )
-            .optional()
-            .map(Option::unwrap_or_default)
-            .map_err(|e| self.err(e))
+        let rows = self.query(
+            "SELECT settings_hash, unique_identifier FROM connection_meta WHERE connection = ?1",
+            &vals![connection],
+        )?;
+        match rows.first() {
+            None => Ok(ConnectionMeta::default()),
+            Some(r) => Ok(ConnectionMeta {
+                settings_hash: r.opt_text(0).map_err(|e| self.err(e))?,
+                unique_identifier: r.opt_text(1).map_err(|e| self.err(e))?,
+            }),
+        }
     }
 
     /// Remembers a connection's settings fingerprint and unique user identifier.
     pub fn set_connection_meta(&self, connection: &str, meta: &ConnectionMeta) -> Result<(), StateError> {
-        self.conn
-            .execute(
+        self.write(|db| {
+            db.execute(
                 "INSERT INTO connection_meta (connection, settings_hash, unique_identifier) VALUES (?1, ?2, ?3)
                  ON CONFLICT(connection) DO UPDATE SET settings_hash = ?2, unique_identifier = ?3",
-                params![connection, meta.settings_hash, meta.unique_identifier],
+                &vals![connection, &meta.settings_hash, &meta.unique_identifier],
             )
             .map(|_| ())
-            .map_err(|e| self.err(e))
-    }
-
-    fn err(&self, source: rusqlite::Error) -> StateError {
-        StateError::Db { path: self.path.clone(), source }
+        })
     }
 
     /// Every row of a channel's table.
@@ -420,38 +507,26 @@ impl State {
             if table == Table::Users { "dn_hash" } else { "NULL" },
             table.name()
         );
-        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![channel], |r| {
-                let attr_json: String = r.get(3)?;
-                Ok(Row {
-                    source_id: r.get(0)?,
-                    target_id: r.get(1)?,
-                    hash: r.get(2)?,
-                    attr_hashes: AttrHashes(attr_json),
-                    status: {
-                        let text: String = r.get(4)?;
-                        Status::parse(&text).ok_or_else(|| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                4,
-                                rusqlite::types::Type::Text,
-                                format!("unknown status `{text}`").into(),
-                            )
-                        })?
-                    },
-                    dirty: r.get::<_, i64>(5)? != 0,
-                    attempts: r.get::<_, i64>(6)? as u32,
-                    next_attempt_at: r.get(7)?,
-                    last_error: r.get(8)?,
-                    ident_hash: r.get(9)?,
-                    skipped_hash: r.get(10)?,
-                    dn_hash: r.get(11)?,
-                })
+        let rows = self.query(&sql, &vals![channel])?;
+        let decode = |r: &SqlRow| -> Result<Row, BackendError> {
+            Ok(Row {
+                source_id: r.text(0)?,
+                target_id: r.opt_text(1)?,
+                hash: r.text(2)?,
+                attr_hashes: AttrHashes(r.text(3)?),
+                status: status_of(r, 4)?,
+                dirty: r.int(5)? != 0,
+                attempts: r.int(6)? as u32,
+                next_attempt_at: r.int(7)?,
+                last_error: r.opt_text(8)?,
+                ident_hash: r.opt_text(9)?,
+                skipped_hash: r.opt_text(10)?,
+                dn_hash: r.opt_text(11)?,
             })
-            .map_err(|e| self.err(e))?;
-        let mut out = HashMap::new();
-        for r in rows {
-            let r = r.map_err(|e| self.err(e))?;
+        };
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let r = decode(r).map_err(|e| self.err(e))?;
             out.insert(r.source_id.clone(), r);
         }
         Ok(out)
@@ -459,91 +534,70 @@ impl State {
 
     /// Marks records in flight (dirty), in one committed transaction, before the connector is called.
     pub fn mark_in_flight(&mut self, table: Table, channel: &str, ids: &[(String, Status)]) -> Result<(), StateError> {
-        let tx = self.conn.transaction().map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
-        {
-            let sql = format!(
-                "INSERT INTO {} (channel, source_id, status, dirty, connection) VALUES (?1, ?2, ?3, 1, ?4)
-                 ON CONFLICT(channel, source_id) DO UPDATE SET dirty = 1",
-                table.name()
-            );
-            let mut st = tx.prepare_cached(&sql).map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
+        let sql = format!(
+            "INSERT INTO {} (channel, source_id, status, dirty, connection) VALUES (?1, ?2, ?3, 1, ?4)
+             ON CONFLICT(channel, source_id) DO UPDATE SET dirty = 1",
+            table.name()
+        );
+        let connection = self.connection_of(channel).to_owned();
+        self.write(|db| {
             for (id, status) in ids {
-                st.execute(params![
-                    channel,
-                    id,
-                    status.as_str(),
-                    self.connections.get(channel).map_or("", String::as_str)
-                ])
-                .map_err(|e| StateError::Db { path: self.path.clone(), source: e })?;
+                db.execute(&sql, &vals![channel, id, status.as_str(), &connection])?;
             }
-        }
-        tx.commit().map_err(|e| StateError::Db { path: self.path.clone(), source: e })
+            Ok(())
+        })
     }
 
     /// Settles rows after the connector answered, in one transaction.
     pub fn settle(&mut self, table: Table, channel: &str, rows: &[Row], now: i64) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let e = |source| StateError::Db { path: path.clone(), source };
-        let connection = self.connections.get(channel).cloned().unwrap_or_default();
-        let tx = self.conn.transaction().map_err(e)?;
-        {
-            // Users also keep their DN hash (for references); groups have no DN of their own here.
-            let users = table == Table::Users;
-            let sql = format!(
-                "INSERT INTO {} (channel, source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, updated_at, connection, ident_hash, skipped_hash{})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14{})
-                 ON CONFLICT(channel, source_id) DO UPDATE SET target_id = ?3, hash = ?4, attr_hashes = ?5, status = ?6,
-                   dirty = ?7, attempts = ?8, next_attempt_at = ?9, last_error = ?10, updated_at = ?11, connection = ?12,
-                   ident_hash = ?13, skipped_hash = ?14{}",
-                table.name(),
-                if users { ", dn_hash" } else { "" },
-                if users { ", ?15" } else { "" },
-                if users { ", dn_hash = COALESCE(?15, dn_hash)" } else { "" }
-            );
-            let mut st = tx.prepare_cached(&sql).map_err(e)?;
+        let connection = self.connection_of(channel).to_owned();
+        // Users also keep their DN hash (for references); groups have no DN of their own here.
+        let users = table == Table::Users;
+        let sql = format!(
+            "INSERT INTO {} (channel, source_id, target_id, hash, attr_hashes, status, dirty, attempts, next_attempt_at, last_error, updated_at, connection, ident_hash, skipped_hash{})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14{})
+             ON CONFLICT(channel, source_id) DO UPDATE SET target_id = ?3, hash = ?4, attr_hashes = ?5, status = ?6,
+               dirty = ?7, attempts = ?8, next_attempt_at = ?9, last_error = ?10, updated_at = ?11, connection = ?12,
+               ident_hash = ?13, skipped_hash = ?14{}",
+            table.name(),
+            if users { ", dn_hash" } else { "" },
+            if users { ", ?15" } else { "" },
+            if users { ", dn_hash = COALESCE(?15, users.dn_hash)" } else { "" }
+        );
+        self.write(|db| {
             for r in rows {
-                let status = r.status.as_str();
-                let (dirty, attempts) = (r.dirty as i64, r.attempts as i64);
-                let common = params![
+                let mut p = vals![
                     channel,
-                    r.source_id,
-                    r.target_id,
-                    r.hash,
-                    r.attr_hashes.0,
-                    status,
-                    dirty,
-                    attempts,
+                    &r.source_id,
+                    &r.target_id,
+                    &r.hash,
+                    &r.attr_hashes.0,
+                    r.status.as_str(),
+                    r.dirty,
+                    r.attempts as i64,
                     r.next_attempt_at,
-                    r.last_error,
+                    &r.last_error,
                     now,
-                    connection,
-                    r.ident_hash,
-                    r.skipped_hash
+                    &connection,
+                    &r.ident_hash,
+                    &r.skipped_hash
                 ];
                 if users {
-                    let mut all: Vec<&dyn rusqlite::ToSql> = common.to_vec();
-                    all.push(&r.dn_hash);
-                    st.execute(all.as_slice()).map_err(e)?;
-                } else {
-                    st.execute(common).map_err(e)?;
+                    p.push(Value::from(&r.dn_hash));
                 }
+                db.execute(&sql, &p)?;
             }
-        }
-        tx.commit().map_err(e)
+            Ok(())
+        })
     }
 
     /// A group's members as last provisioned (user source ids).
     pub fn memberships(&self, channel: &str) -> Result<HashMap<String, Vec<String>>, StateError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT group_source_id, user_source_id FROM memberships WHERE channel = ?1")
-            .map_err(|e| self.err(e))?;
+        let rows =
+            self.query("SELECT group_source_id, user_source_id FROM memberships WHERE channel = ?1", &vals![channel])?;
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        let rows = st
-            .query_map(params![channel], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.err(e))?;
-        for r in rows {
-            let (g, u) = r.map_err(|e| self.err(e))?;
+        for r in &rows {
+            let (g, u) = (r.text(0).map_err(|e| self.err(e))?, r.text(1).map_err(|e| self.err(e))?);
             out.entry(g).or_default().push(u);
         }
         Ok(out)
@@ -556,93 +610,86 @@ impl State {
 
     /// Replaces the recorded members of several groups, in one transaction.
     pub fn set_memberships_many(&mut self, channel: &str, groups: &[(&str, &[String])]) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let e = |source| StateError::Db { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(e)?;
-        {
-            let mut del =
-                tx.prepare_cached("DELETE FROM memberships WHERE channel = ?1 AND group_source_id = ?2").map_err(e)?;
-            let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO memberships VALUES (?1, ?2, ?3)").map_err(e)?;
+        self.write(|db| {
             for (group, users) in groups {
-                del.execute(params![channel, group]).map_err(e)?;
+                db.execute(
+                    "DELETE FROM memberships WHERE channel = ?1 AND group_source_id = ?2",
+                    &vals![channel, *group],
+                )?;
                 for u in users.iter() {
-                    ins.execute(params![channel, group, u]).map_err(e)?;
+                    db.execute(
+                        "INSERT INTO memberships (channel, group_source_id, user_source_id) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                        &vals![channel, *group, u],
+                    )?;
                 }
             }
-        }
-        tx.commit().map_err(e)
+            Ok(())
+        })
     }
 
     /// Starts a cycle row; returns its id.
     pub fn begin_cycle(&self, channel: &str, now: i64) -> Result<i64, StateError> {
-        self.conn
-            .execute("INSERT INTO cycles (channel, started_at) VALUES (?1, ?2)", params![channel, now])
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        self.write(|db| {
+            let rows = db
+                .query("INSERT INTO cycles (channel, started_at) VALUES (?1, ?2) RETURNING id", &vals![channel, now])?;
+            rows.first().ok_or_else(|| BackendError::Decode("no cycle id returned".into()))?.int(0)
+        })
     }
 
     /// Finishes a cycle row.
     pub fn end_cycle(&self, id: i64, now: i64, figures: &CycleFigures, error: Option<&str>) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "UPDATE cycles SET finished_at = ?2, figures = ?3, error = ?4 WHERE id = ?1",
-                params![id, now, serde_json::to_string(figures).unwrap_or_default(), error],
-            )
-            .map_err(|e| self.err(e))?;
-        self.conn
-            .execute(
-                "INSERT INTO channel_meta (channel, last_cycle_at) SELECT channel, ?2 FROM cycles WHERE id = ?1
-                 ON CONFLICT(channel) DO UPDATE SET last_cycle_at = ?2",
-                params![id, now],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.write(|db| {
+            let rows = db.query(
+                "UPDATE cycles SET finished_at = ?2, figures = ?3, error = ?4 WHERE id = ?1 RETURNING channel",
+                &vals![id, now, serde_json::to_string(figures).unwrap_or_default(), error],
+            )?;
+            if let Some(channel) = rows.first().map(|r| r.text(0)).transpose()? {
+                db.execute(
+                    "INSERT INTO channel_meta (channel, last_cycle_at) VALUES (?1, ?2)
+                     ON CONFLICT(channel) DO UPDATE SET last_cycle_at = ?2",
+                    &vals![channel, now],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// The channel's change-detection token.
     pub fn token(&self, channel: &str) -> Result<Option<String>, StateError> {
-        self.conn
-            .query_row("SELECT token FROM channel_meta WHERE channel = ?1", params![channel], |r| r.get(0))
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.err(e))
+        let rows = self.query("SELECT token FROM channel_meta WHERE channel = ?1", &vals![channel])?;
+        rows.first().map(|r| r.opt_text(0)).transpose().map(Option::flatten).map_err(|e| self.err(e))
     }
 
     /// Stores the channel's change-detection token.
     pub fn set_token(&self, channel: &str, token: Option<&str>) -> Result<(), StateError> {
-        self.conn
-            .execute(
+        self.write(|db| {
+            db.execute(
                 "INSERT INTO channel_meta (channel, token) VALUES (?1, ?2) ON CONFLICT(channel) DO UPDATE SET token = ?2",
-                params![channel, token],
+                &vals![channel, token],
             )
             .map(|_| ())
-            .map_err(|e| self.err(e))
+        })
     }
 
     /// A channel's counts and last cycle.
     pub fn channel_summary(&self, channel: &str) -> Result<ChannelSummary, StateError> {
-        let count = |sql: &str| -> Result<u64, StateError> {
-            self.conn
-                .query_row(sql, params![channel], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(|e| self.err(e))
-        };
+        let count = |sql: &str| self.count(sql, &vals![channel]);
         let last = self
-            .conn
-            .query_row(
+            .query(
                 "SELECT started_at, finished_at, figures, error FROM cycles WHERE channel = ?1 ORDER BY id DESC LIMIT 1",
-                params![channel],
-                |r| {
-                    let figures: Option<String> = r.get(2)?;
-                    Ok(LastCycle {
-                        started_at: r.get(0)?,
-                        finished_at: r.get(1)?,
-                        figures: figures.and_then(|f| serde_json::from_str(&f).ok()),
-                        error: r.get(3)?,
-                    })
-                },
-            )
-            .optional()
+                &vals![channel],
+            )?
+            .first()
+            .map(|r| -> Result<LastCycle, BackendError> {
+                Ok(LastCycle {
+                    started_at: r.int(0)?,
+                    finished_at: r.opt_int(1)?,
+                    figures: r.opt_text(2)?.and_then(|f| serde_json::from_str(&f).ok()),
+                    error: r.opt_text(3)?,
+                })
+            })
+            .transpose()
             .map_err(|e| self.err(e))?;
         Ok(ChannelSummary {
             users: count("SELECT COUNT(*) FROM users WHERE channel = ?1 AND status != 'removed'")?,
@@ -657,27 +704,26 @@ impl State {
 
     /// Forgets a channel's state.
     pub fn reset(&self, channel: &str) -> Result<(), StateError> {
-        for t in ["users", "groups", "memberships", "cycles", "channel_meta", "holds"] {
-            self.conn
-                .execute(&format!("DELETE FROM {t} WHERE channel = ?1"), params![channel])
-                .map_err(|e| self.err(e))?;
-        }
-        // A connection none of whose records remain forgets its unique identifier: the next cycle
-        // matches existing accounts afresh by whatever the configuration says.
-        self.conn
-            .execute(
+        self.write(|db| {
+            for t in ["users", "groups", "memberships", "cycles", "channel_meta", "holds"] {
+                db.execute(&format!("DELETE FROM {t} WHERE channel = ?1"), &vals![channel])?;
+            }
+            // A connection none of whose records remain forgets its unique identifier: the next cycle
+            // matches existing accounts afresh by whatever the configuration says.
+            db.execute(
                 "DELETE FROM connection_meta WHERE connection NOT IN (SELECT connection FROM users)
                    AND connection NOT IN (SELECT connection FROM groups)",
-                [],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+                &[],
+            )?;
+            Ok(())
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     /// A first-release database (no `user_version`) whose rows share one Slack id migrates: the later
     /// row is unlinked and marked dirty, and the unique index then refuses any new sharing.
@@ -703,10 +749,10 @@ mod tests {
         assert_eq!(rows["a"].target_id.as_deref(), Some("U1"));
         assert_eq!(rows["b"].target_id, None);
         assert!(rows["b"].dirty && rows["b"].last_error.as_deref().unwrap().starts_with("duplicate_identifier"));
-        let shared = s.conn.execute("UPDATE users SET target_id = 'U1' WHERE source_id = 'b'", []);
+        let shared = s.write(|db| db.execute("UPDATE users SET target_id = 'U1' WHERE source_id = 'b'", &[]));
         assert!(shared.is_err(), "the unique index refuses two records on one account");
-        let version: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, schema::VERSION);
+        let version = s.query("PRAGMA user_version", &[]).unwrap()[0].int(0).unwrap();
+        assert_eq!(version, schema::sqlite::VERSION);
         // Opening again changes nothing.
         drop(s);
         let mut s = State::open(&path).unwrap();

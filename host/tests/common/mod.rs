@@ -74,6 +74,7 @@ pub(crate) struct Host {
 impl Host {
     pub(crate) fn new(sim: SimConfig) -> Host {
         let sim = SimServer::start(SimConfig { token: TOKEN.into(), ..sim }).unwrap();
+        test_support::config::fresh_state();
         Host { dir: tempfile::tempdir().unwrap(), sim, http: reqwest::blocking::Client::new() }
     }
 
@@ -123,6 +124,45 @@ base_dn = "ou=Groups,dc=example,dc=com"
             mapping = test_support::config::BASIC_MAPPING
         ));
         std::fs::write(self.path("provisioner.toml"), cfg).unwrap();
+    }
+
+    /// Runs a query on the state, whichever engine keeps it; every column as text (NULL: `None`).
+    pub(crate) fn state_query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let cfg = std::fs::read_to_string(self.path("provisioner.toml")).unwrap();
+        if let Some(url) = cfg.lines().find_map(|l| l.strip_prefix("state = { postgres = \"")) {
+            return test_support::postgres::query_texts(url.trim_end_matches("\" }"), sql);
+        }
+        let db = rusqlite::Connection::open(self.path("state.db")).unwrap();
+        let mut st = db.prepare(sql).unwrap();
+        let n = st.column_count();
+        st.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => None,
+                        rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                        rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            Some(String::from_utf8_lossy(t).into_owned())
+                        }
+                    })
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// Runs a statement on the state (to prove the schema refuses something); `Err` with the message.
+    pub(crate) fn state_execute(&self, sql: &str) -> Result<(), String> {
+        let cfg = std::fs::read_to_string(self.path("provisioner.toml")).unwrap();
+        if let Some(url) = cfg.lines().find_map(|l| l.strip_prefix("state = { postgres = \"")) {
+            let mut c = postgres::Client::connect(url.trim_end_matches("\" }"), postgres::NoTls).unwrap();
+            return c.batch_execute(sql).map_err(|e| e.to_string());
+        }
+        let db = rusqlite::Connection::open(self.path("state.db")).unwrap();
+        db.execute_batch(sql).map_err(|e| e.to_string())
     }
 
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {

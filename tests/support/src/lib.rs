@@ -6,11 +6,13 @@
 //!   does.
 //! - [`workspace_root`].
 //! - [`config`]: the provisioner configuration the host's tests and benchmarks write.
+//! - [`postgres`]: a throwaway PostgreSQL server on loopback (as the `postgres` user when run as root).
 
 // A test-only crate: panicking with a message is how a test reports a broken set-up.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod config;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

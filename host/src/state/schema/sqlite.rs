@@ -1,6 +1,7 @@
-//! The state schema and its versioned migrations (SQLite `user_version`). Each step runs once, in
+//! The SQLite schema and its versioned migrations (`user_version`). Each step runs once, in
 //! order, in one transaction; a database from a newer version is refused rather than guessed at.
 
+use crate::state::backend::BackendError;
 use rusqlite::Connection;
 
 /// The schema version this build writes.
@@ -60,13 +61,10 @@ CREATE INDEX IF NOT EXISTS users_dn ON users (connection, dn_hash);
 ";
 
 /// Brings the database to [`VERSION`].
-pub(crate) fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), BackendError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > VERSION {
-        return Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
-            Some(format!("schema version {found} is newer than this provisioner's ({VERSION}): upgrade it")),
-        ));
+        return Err(BackendError::Newer { found, supported: VERSION });
     }
     let tx = conn.transaction()?;
     // Version 0 is a new file or a first-release database (which had no user_version): V1 is idempotent.
@@ -80,5 +78,5 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
         tx.execute_batch(V3)?;
     }
     tx.execute_batch(&format!("PRAGMA user_version = {VERSION}"))?;
-    tx.commit()
+    Ok(tx.commit()?)
 }

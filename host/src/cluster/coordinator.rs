@@ -1,0 +1,286 @@
+//! The coordinator thread of a failover or cluster node: every tick (a fifth of the lease) it
+//! heartbeats, renews the leases it holds, gives up what it should not hold and takes what it should;
+//! between ticks (every 100 ms) it checks each held lease's local validity and the stop signal.
+//!
+//! The run loop asks it what the node owns ([`Coordinator::owned`]), how long a lease stays valid in
+//! this process's clock ([`Coordinator::valid_for`]: the deadline of every connector call), and for a
+//! halt flag per lease, raised when the lease is lost, lapses locally, or the process is stopping.
+//!
+//! Local validity: a renewal sent at instant `t` makes the lease valid here until `t + lease - margin`;
+//! the server sets `expires_at = now() + lease` when it runs the renewal, which is later, so this
+//! process stops calling the target before any other node can take the lease over.
+
+use super::lease::{Coordination, Held, JoinError};
+use crate::config::Mode;
+use crate::state::PgTarget;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A lease as this process holds it.
+#[derive(Debug, Clone)]
+struct Holding {
+    held: Held,
+    valid_until: Instant,
+    halt: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Shared {
+    holding: Mutex<HashMap<String, Holding>>,
+    /// Leases the run loop is cycling under (not given up mid-cycle when rebalancing).
+    busy: Mutex<HashSet<String>>,
+    statements: AtomicU64,
+    /// Bumped on every change of what the node holds (the run loop wakes on it).
+    generation: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The coordinator of one node.
+pub struct Coordinator {
+    shared: Arc<Shared>,
+    quit: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    node: String,
+}
+
+/// What the coordinator is started with.
+pub struct Plan {
+    /// The state's database.
+    pub target: PgTarget,
+    /// This node.
+    pub node: String,
+    /// Failover or cluster.
+    pub mode: Mode,
+    /// Lease length.
+    pub lease: Duration,
+    /// The leases to hold: `active` (failover) or `connection:<name>` for each active connection.
+    pub leases: Vec<String>,
+}
+
+impl Coordinator {
+    /// Joins the cluster (refused if the node id is in use) and starts the thread. `signal` is the
+    /// process's stop flag: when it is set, every halt flag is raised.
+    pub fn start(plan: Plan, signal: Arc<AtomicBool>) -> Result<Coordinator, JoinError> {
+        let mut coord = Coordination::join(&plan.target, &plan.node, plan.mode.as_str(), plan.lease)?;
+        coord.ensure(&plan.leases)?;
+        let shared = Arc::new(Shared::default());
+        let quit = Arc::new(AtomicBool::new(false));
+        let (s, q, node) = (Arc::clone(&shared), Arc::clone(&quit), plan.node.clone());
+        let thread = std::thread::Builder::new()
+            .name("coordinator".into())
+            .spawn(move || run(coord, plan, &s, &q, &signal))
+            .map_err(|e| {
+                JoinError::Db(crate::state::BackendError::Config(format!("cannot start the coordinator: {e}")))
+            })?;
+        Ok(Coordinator { shared, quit, thread: Some(thread), node })
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The leases held and valid now, with their epochs.
+    pub fn owned(&self) -> Vec<(String, i64)> {
+        let now = Instant::now();
+        let mut v: Vec<(String, i64)> = lock(&self.shared.holding)
+            .iter()
+            .filter(|(_, h)| h.valid_until > now && !h.halt.load(Ordering::SeqCst))
+            .map(|(n, h)| (n.clone(), h.held.epoch))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// How long `lease` stays valid in this process's clock (`None`: not held).
+    pub fn valid_for(&self, lease: &str) -> Option<Duration> {
+        let h = lock(&self.shared.holding).get(lease).cloned()?;
+        if h.halt.load(Ordering::SeqCst) {
+            return None;
+        }
+        h.valid_until.checked_duration_since(Instant::now())
+    }
+
+    /// The halt flag of `lease` as held now (raised on loss, local lapse or stop).
+    pub fn halt_flag(&self, lease: &str) -> Option<Arc<AtomicBool>> {
+        lock(&self.shared.holding).get(lease).map(|h| Arc::clone(&h.halt))
+    }
+
+    /// Marks leases the run loop is cycling under (they are not given up while busy).
+    pub fn set_busy(&self, leases: &[String]) {
+        *lock(&self.shared.busy) = leases.iter().cloned().collect();
+    }
+
+    /// Changes whenever what the node holds changes.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::SeqCst)
+    }
+
+    /// Coordination statements sent so far.
+    pub fn statements(&self) -> u64 {
+        self.shared.statements.load(Ordering::SeqCst)
+    }
+
+    /// Releases every lease and marks the node stopped.
+    pub fn stop(mut self) {
+        self.quit.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.quit.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(mut coord: Coordination, plan: Plan, shared: &Shared, quit: &AtomicBool, signal: &AtomicBool) {
+    let tick = (plan.lease / 5).max(Duration::from_millis(500));
+    let margin = (plan.lease / 10).max(Duration::from_millis(500));
+    let mut next_tick = Instant::now();
+    loop {
+        let stopping = quit.load(Ordering::SeqCst) || signal.load(Ordering::SeqCst);
+        // Local checks, every 100 ms: a lease that lapsed here (renewals failed) or a stop halts it.
+        let now = Instant::now();
+        for h in lock(&shared.holding).values() {
+            if stopping || h.valid_until <= now {
+                h.halt.store(true, Ordering::SeqCst);
+            }
+        }
+        if stopping {
+            let busy_free = lock(&shared.busy).is_empty() || quit.load(Ordering::SeqCst);
+            if busy_free {
+                give_up_all(&mut coord, shared);
+                let _ = coord.leave();
+                shared.statements.store(coord.statements, Ordering::SeqCst);
+                return;
+            }
+        }
+        if !stopping && Instant::now() >= next_tick {
+            next_tick = Instant::now() + tick;
+            if let Err(e) = tick_once(&mut coord, &plan, shared, margin) {
+                tracing::warn!("coordination: {e}");
+                if coord.is_closed() {
+                    reconnect(&mut coord, shared);
+                }
+            }
+            shared.statements.store(coord.statements, Ordering::SeqCst);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// After the session was lost: a new one, and the advisory locks of the leases still held re-taken
+/// (a lease whose lock another session has now is dropped).
+fn reconnect(coord: &mut Coordination, shared: &Shared) {
+    if let Err(e) = coord.reconnect() {
+        tracing::warn!("coordination: cannot reconnect: {e}");
+        return;
+    }
+    let mut holding = lock(&shared.holding);
+    let names: Vec<String> = holding.keys().cloned().collect();
+    for name in names {
+        let ok = holding.get(&name).is_some_and(|h| coord.relock(&h.held).unwrap_or(false));
+        if !ok {
+            if let Some(h) = holding.remove(&name) {
+                h.halt.store(true, Ordering::SeqCst);
+                tracing::warn!(lease = %name, "lost the lease's lock on reconnecting: stepping down from it");
+                shared.generation.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+fn give_up_all(coord: &mut Coordination, shared: &Shared) {
+    let mut holding = lock(&shared.holding);
+    for (name, h) in holding.drain() {
+        h.halt.store(true, Ordering::SeqCst);
+        if let Err(e) = coord.release(&name, &h.held) {
+            tracing::warn!(lease = %name, "cannot release the lease: {e} (it lapses by itself)");
+        }
+    }
+    shared.generation.fetch_add(1, Ordering::SeqCst);
+}
+
+fn tick_once(
+    coord: &mut Coordination,
+    plan: &Plan,
+    shared: &Shared,
+    margin: Duration,
+) -> Result<(), crate::state::BackendError> {
+    let role = if lock(&shared.holding).is_empty() { "standby" } else { "active" };
+    let live = coord.heartbeat(role)?;
+    // Renew what is held.
+    let held: Vec<(String, Holding)> = lock(&shared.holding).iter().map(|(n, h)| (n.clone(), h.clone())).collect();
+    for (name, h) in held {
+        let sent = Instant::now();
+        if coord.renew(&name, &h.held)? {
+            if let Some(x) = lock(&shared.holding).get_mut(&name) {
+                x.valid_until = sent + plan.lease.saturating_sub(margin);
+            }
+        } else {
+            h.halt.store(true, Ordering::SeqCst);
+            lock(&shared.holding).remove(&name);
+            shared.generation.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!(lease = %name, epoch = h.held.epoch, "lost the lease (another node took it over): stepping down from it");
+        }
+    }
+    let rows = coord.leases()?;
+    let ours: Vec<_> = rows.iter().filter(|r| plan.leases.contains(&r.name)).collect();
+    let want = match plan.mode {
+        Mode::Cluster => super::balance::quota(ours.len(), live),
+        _ => ours.len(),
+    };
+    let holding_now = lock(&shared.holding).len();
+    if holding_now > want {
+        // Rebalance: give up the least preferred leases that are not mid-cycle.
+        let busy = lock(&shared.busy).clone();
+        let mut names: Vec<String> = lock(&shared.holding).keys().cloned().collect();
+        names.sort_by_key(|n| super::balance::score(&plan.node, n));
+        for name in names.into_iter().filter(|n| !busy.contains(n)).take(holding_now - want) {
+            if let Some(h) = lock(&shared.holding).remove(&name) {
+                h.halt.store(true, Ordering::SeqCst);
+                coord.release(&name, &h.held)?;
+                shared.generation.fetch_add(1, Ordering::SeqCst);
+                tracing::info!(lease = %name, live_nodes = live, "gave the lease up to rebalance");
+            }
+        }
+    } else if holding_now < want {
+        let by_name: HashMap<&str, _> = ours.iter().map(|r| (r.name.as_str(), *r)).collect();
+        let mut need = want - holding_now;
+        for name in super::balance::by_preference(&plan.node, by_name.keys().copied()) {
+            if need == 0 {
+                break;
+            }
+            if lock(&shared.holding).contains_key(name) {
+                continue;
+            }
+            let sent = Instant::now();
+            if let Some(held) = coord.try_take(by_name[name])? {
+                tracing::info!(lease = %name, epoch = held.epoch, "took the lease");
+                lock(&shared.holding).insert(
+                    name.to_owned(),
+                    Holding {
+                        held,
+                        valid_until: sent + plan.lease.saturating_sub(margin),
+                        halt: Arc::new(AtomicBool::new(false)),
+                    },
+                );
+                shared.generation.fetch_add(1, Ordering::SeqCst);
+                need -= 1;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The coordination session: one PostgreSQL session per node that registers the node, heartbeats, and
+//! takes, renews and gives up leases. A lease is a row (`holder`, `epoch`, `expires_at` in the
+//! server's clock) plus a session-level advisory lock keyed by the row's id.
+//!
+//! Taking a lease: only when it is free (released) or lapsed (`expires_at <= now()`); the advisory
+//! lock must be free too. When a lapsed lease's lock is still held, its holder's process is alive but
+//! not renewing (paused, partitioned): its sessions (found by `application_name`) are ended, which
+//! frees the lock for the next attempt and ends any transaction it had open. The taking `UPDATE`
+//! raises the epoch, so every write the old holder still tries is refused by the fence.
+
+use crate::state::schema::postgres::LOCK_CLASS;
+use crate::state::{BackendError, PgTarget};
+use postgres::Client;
+use std::time::Duration;
+
+/// A lease this node holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The epoch it was taken at (the fence).
+    pub epoch: i64,
+    /// The advisory lock's key (the row id).
+    pub key: i32,
+}
+
+/// A lease as the table shows it.
+#[derive(Debug, Clone)]
+pub struct LeaseRow {
+    /// `active` or `connection:<name>`.
+    pub name: String,
+    /// Advisory lock key.
+    pub key: i32,
+    /// Holder's node id.
+    pub holder: Option<String>,
+    /// Epoch.
+    pub epoch: i64,
+    /// Whether it lapsed (or was released).
+    pub free: bool,
+    /// Milliseconds until it lapses (negative: lapsed).
+    pub expires_in_ms: i64,
+}
+
+/// The session.
+pub struct Coordination {
+    client: Client,
+    target: PgTarget,
+    node: String,
+    lease: Duration,
+    /// Statements sent (for the coordination-cost figure).
+    pub statements: u64,
+}
+
+/// Why a node cannot join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] BackendError),
+    /// Another live process uses this node id.
+    #[error("node id `{node}` is in use by a running process ({sessions} open session(s) named provisioner:{node}); give each node its own `node_id`")]
+    InUse {
+        /// The node id.
+        node: String,
+        /// Its sessions.
+        sessions: i64,
+    },
+    /// A one-off writer (`sync --once`, `reset`) holds the state.
+    #[error("a one-off writer (`provisioner sync --once` or `reset`) is using the state; the node joins once it has finished")]
+    Writer,
+}
+
+impl From<postgres::Error> for JoinError {
+    fn from(e: postgres::Error) -> Self {
+        JoinError::Db(e.into())
+    }
+}
+
+/// The `application_name` of a node's sessions.
+pub fn application_name(node: &str) -> String {
+    format!("provisioner:{node}")
+}
+
+impl Coordination {
+    /// Connects and registers the node (refused if another live process uses its id).
+    pub fn join(target: &PgTarget, node: &str, mode: &str, lease: Duration) -> Result<Coordination, JoinError> {
+        let mut client = target.connect()?;
+        crate::state::schema::postgres::migrate(&mut client)?;
+        let sessions: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                &[&application_name(node)],
+            )?
+            .get(0);
+        if sessions > 0 {
+            return Err(JoinError::InUse { node: node.to_owned(), sessions });
+        }
+        // Shared with the other nodes; a one-off writer (`sync --once`, `reset`) holds it exclusive.
+        let shared: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock_shared($1, $2)",
+                &[&LOCK_CLASS, &crate::state::schema::postgres::WRITER_KEY],
+            )?
+            .get(0);
+        if !shared {
+            return Err(JoinError::Writer);
+        }
+        let host = hostname();
+        client.execute(
+            "INSERT INTO nodes (node_id, mode, hostname, pid, role, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, 'standby', now(), now())
+             ON CONFLICT (node_id) DO UPDATE SET mode = $2, hostname = $3, pid = $4, role = 'standby', started_at = now(),
+               heartbeat_at = now(), stopped_at = NULL",
+            &[&node, &mode, &host, &(std::process::id() as i64)],
+        )?;
+        Ok(Coordination { client, target: target.clone(), node: node.to_owned(), lease, statements: 3 })
+    }
+
+    /// Whether the session is gone (ended by a takeover, or the server went away).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// A fresh session (advisory locks of the old one are gone: the caller re-takes them).
+    pub fn reconnect(&mut self) -> Result<(), BackendError> {
+        self.client = self.target.connect()?;
+        Ok(())
+    }
+
+    fn secs(&self) -> f64 {
+        self.lease.as_secs_f64()
+    }
+
+    /// Makes sure the lease rows exist.
+    pub fn ensure(&mut self, names: &[String]) -> Result<(), BackendError> {
+        self.statements += 1;
+        self.client
+            .execute("INSERT INTO leases (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", &[&names])?;
+        Ok(())
+    }
+
+    /// Records the heartbeat and role; returns the number of live nodes (heartbeat within a lease).
+    pub fn heartbeat(&mut self, role: &str) -> Result<usize, BackendError> {
+        self.statements += 2;
+        self.client.execute(
+            "UPDATE nodes SET heartbeat_at = now(), role = $2, stopped_at = NULL WHERE node_id = $1",
+            &[&self.node, &role],
+        )?;
+        let n: i64 = self
+            .client
+            .query_one(
+                "SELECT COUNT(*) FROM nodes WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => $1)",
+                &[&self.secs()],
+            )?
+            .get(0);
+        Ok(n as usize)
+    }
+
+    /// Every lease row.
+    pub fn leases(&mut self) -> Result<Vec<LeaseRow>, BackendError> {
+        self.statements += 1;
+        let rows = self.client.query(
+            "SELECT name, id, holder, epoch, holder IS NULL OR expires_at <= now(),
+                    (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::bigint
+             FROM leases ORDER BY name",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| LeaseRow {
+                name: r.get(0),
+                key: r.get(1),
+                holder: r.get(2),
+                epoch: r.get(3),
+                free: r.get(4),
+                expires_in_ms: r.get(5),
+            })
+            .collect())
+    }
+
+    /// Extends a held lease; `false` if it is no longer this node's at this epoch.
+    pub fn renew(&mut self, name: &str, held: &Held) -> Result<bool, BackendError> {
+        self.statements += 1;
+        let n = self.client.execute(
+            "UPDATE leases SET expires_at = now() + make_interval(secs => $4) WHERE name = $1 AND holder = $2 AND epoch = $3",
+            &[&name, &self.node, &held.epoch, &self.secs()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Re-takes the advisory lock of a lease held across a reconnect; `false` if another session has it.
+    pub fn relock(&mut self, held: &Held) -> Result<bool, BackendError> {
+        self.statements += 1;
+        Ok(self.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &held.key])?.get(0))
+    }
+
+    /// Tries to take a free or lapsed lease. `Ok(None)`: not now (held, its lock still held, or another
+    /// node was quicker).
+    pub fn try_take(&mut self, row: &LeaseRow) -> Result<Option<Held>, BackendError> {
+        if !row.free {
+            return Ok(None);
+        }
+        self.statements += 1;
+        let locked: bool =
+            self.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &row.key])?.get(0);
+        if !locked {
+            // Lapsed, yet its holder's session still holds the lock: the holder is alive but not
+            // renewing (paused, cut off). End its sessions; the lock is free at the next attempt.
+            if let Some(holder) = row.holder.as_deref().filter(|h| *h != self.node) {
+                self.statements += 1;
+                let ended: i64 = self
+                    .client
+                    .query_one(
+                        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                        &[&application_name(holder)],
+                    )?
+                    .get(0);
+                tracing::warn!(lease = %row.name, holder, sessions = ended, "the lease lapsed while its holder still holds its lock: ended the holder's sessions");
+            }
+            return Ok(None);
+        }
+        self.statements += 1;
+        let taken = self.client.query_opt(
+            "UPDATE leases SET holder = $2, epoch = epoch + 1, expires_at = now() + make_interval(secs => $3), acquired_at = now()
+             WHERE name = $1 AND (holder IS NULL OR expires_at <= now()) RETURNING epoch",
+            &[&row.name, &self.node, &self.secs()],
+        )?;
+        match taken {
+            Some(r) => Ok(Some(Held { epoch: r.get(0), key: row.key })),
+            None => {
+                self.unlock(row.key)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn unlock(&mut self, key: i32) -> Result<(), BackendError> {
+        self.statements += 1;
+        self.client.execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &key])?;
+        Ok(())
+    }
+
+    /// Gives a lease up at once (it is free for the next node immediately).
+    pub fn release(&mut self, name: &str, held: &Held) -> Result<(), BackendError> {
+        self.statements += 1;
+        self.client.execute(
+            "UPDATE leases SET holder = NULL, expires_at = now() WHERE name = $1 AND holder = $2 AND epoch = $3",
+            &[&name, &self.node, &held.epoch],
+        )?;
+        self.unlock(held.key)
+    }
+
+    /// Marks the node stopped.
+    pub fn leave(&mut self) -> Result<(), BackendError> {
+        self.statements += 1;
+        self.client
+            .execute("UPDATE nodes SET stopped_at = now(), role = 'stopped' WHERE node_id = $1", &[&self.node])?;
+        Ok(())
+    }
+}
+
+/// This machine's host name (for `nodes`).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
