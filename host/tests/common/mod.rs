@@ -2,6 +2,7 @@
 //! `provisioner` binary with the real connector library.
 #![allow(dead_code)]
 
+pub(crate) mod cluster;
 pub(crate) mod hostile;
 pub(crate) mod slapd;
 

@@ -144,15 +144,19 @@ fn nanos() -> u32 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
 }
 
-/// Runs SQL on a database and returns the rows' first columns as text (for assertions).
+/// Runs SQL on a database and returns the rows, every column as text (for assertions).
 pub fn query_texts(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    c.simple_query(sql)
-        .unwrap()
+    try_query_texts(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// [`query_texts`], or the error (a table not created yet, say).
+pub fn try_query_texts(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, postgres::Error> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls)?;
+    Ok(c.simple_query(sql)?
         .into_iter()
         .filter_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect()),
             _ => None,
         })
-        .collect()
+        .collect())
 }
