@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need (Debian), when any is missing.
 # gcc + valgrind: the C host; openjdk-17 + libjna-java: the Java host; slapd + ldap-utils + openssl: the
-# LDAP source (openssl makes the throwaway CA for the TLS tests).
+# LDAP source (openssl makes the throwaway CA for the TLS tests); postgresql: the shared state of the
+# failover and cluster modes (the tests start their own throwaway servers, as the `postgres` user).
 set -euo pipefail
 missing=()
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)
@@ -11,6 +12,7 @@ command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapadd >/dev/null || missing+=(ldap-utils)
 command -v openssl >/dev/null || missing+=(openssl)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

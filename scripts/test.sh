@@ -12,5 +12,16 @@ set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
 set -e
-awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' target/test-output.txt
+# The engine suites again with the state on PostgreSQL (one throwaway server; each test its own database).
+read -r pg_url pg_dir < <(target/debug/pg-throwaway start)
+trap 'target/debug/pg-throwaway stop "$pg_dir"' EXIT
+set +e
+PROVISIONER_TEST_POSTGRES="$pg_url" cargo test -p provisioner --no-fail-fast \
+  --test e2e --test safety --test slack_paths --test results_binding --test hardening --test hostile --test ldap \
+  2>&1 | sed 's/^test result:/test result (state on PostgreSQL):/' | tee target/test-output-postgres.txt
+pg_status=${PIPESTATUS[0]}
+set -e
+[ "$status" -ne 0 ] || status=$pg_status
+awk '/^test result/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' target/test-output.txt target/test-output-postgres.txt
 exit "$status"

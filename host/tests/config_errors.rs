@@ -99,3 +99,52 @@ fn plaintext_ldap_to_a_remote_host_is_refused_at_load() {
     );
     fails_with(&h, 2, &["source.url", "in clear"]);
 }
+
+#[test]
+fn high_availability_settings_are_checked_before_anything_runs() {
+    let h = host();
+    edit(&h, "[engine]", "[engine]\nmode = \"failover\"");
+    if !test_support::config::on_postgres() {
+        fails_with(&h, 2, &["engine.mode", "`failover` needs a state the nodes share"]);
+    }
+    let h = host();
+    edit(&h, "[engine]", "[engine]\nmode = \"active-active\"");
+    fails_with(&h, 2, &["provisioner.toml:3", "active-active", "`standalone`, `failover`, `cluster`"]);
+    let h = host();
+    edit(&h, "[engine]", "[engine]\nlease_seconds = 1");
+    fails_with(&h, 2, &["engine.lease_seconds", "3 to 3600"]);
+    let h = host();
+    edit(&h, "[engine]", "[engine]\nnode_id = \"node one\"");
+    fails_with(&h, 2, &["engine.node_id"]);
+    // A password in the state's URL is refused, and not repeated.
+    let h = host();
+    let secret = "pg-S3CRET-never-echo-9931";
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    let cfg = cfg
+        .lines()
+        .filter(|l| !l.starts_with("state =") && !l.starts_with("state_db ="))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replacen(
+            "[engine]",
+            &format!("[engine]\nstate = {{ postgres = \"postgres://prov:{secret}@db.example.com/state\" }}"),
+            1,
+        );
+    std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
+    let out = h.run(&["sync", "--once"]);
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("engine.state.postgres") && e.contains("carries a password"), "{e}");
+    assert!(!o.contains(secret) && !e.contains(secret), "{e}");
+}
+
+#[test]
+fn nodes_needs_a_shared_state() {
+    if test_support::config::on_postgres() {
+        return; // the PostgreSQL pass gives every test a shared state
+    }
+    let h = host();
+    let out = h.run(&["nodes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`nodes` needs a shared state"), "{}", stderr(&out));
+}

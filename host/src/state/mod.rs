@@ -581,7 +581,8 @@ impl State {
                     &connection,
                     &r.ident_hash,
                     &r.skipped_hash
-                ];
+                ]
+                .to_vec();
                 if users {
                     p.push(Value::from(&r.dn_hash));
                 }

@@ -54,9 +54,9 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// Builds a `Vec<Value>` from expressions that convert into [`Value`].
+/// Builds an array of [`Value`]s from expressions that convert into [`Value`].
 macro_rules! vals {
-    ($($v:expr),* $(,)?) => { vec![$($crate::state::backend::Value::from($v)),*] };
+    ($($v:expr),* $(,)?) => { [$($crate::state::backend::Value::from($v)),*] };
 }
 pub(crate) use vals;
 
