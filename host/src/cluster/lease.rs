@@ -56,7 +56,7 @@ pub enum JoinError {
     #[error(transparent)]
     Db(#[from] BackendError),
     /// Another live process uses this node id.
-    #[error("node id `{node}` is in use by a running process ({sessions} open session(s) named provisioner:{node}); give each node its own `node_id`")]
+    #[error("node id `{node}` is in use by a running process ({sessions} open session(s) of that node); give each node its own `node_id`")]
     InUse {
         /// The node id.
         node: String,
@@ -74,20 +74,26 @@ impl From<postgres::Error> for JoinError {
     }
 }
 
-/// The `application_name` of a node's sessions.
+/// The `application_name` of a node's coordination session.
 pub fn application_name(node: &str) -> String {
     format!("provisioner:{node}")
+}
+
+/// The `application_name` of a node's state session.
+pub fn state_application_name(node: &str) -> String {
+    format!("provisioner:{node}:state")
 }
 
 impl Coordination {
     /// Connects and registers the node (refused if another live process uses its id).
     pub fn join(target: &PgTarget, node: &str, mode: &str, lease: Duration) -> Result<Coordination, JoinError> {
+        let target = PgTarget { application_name: application_name(node), ..target.clone() };
         let mut client = target.connect()?;
         crate::state::schema::postgres::migrate(&mut client)?;
         let sessions: i64 = client
             .query_one(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
-                &[&application_name(node)],
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name IN ($1, $2) AND pid <> pg_backend_pid()",
+                &[&application_name(node), &state_application_name(node)],
             )?
             .get(0);
         if sessions > 0 {
@@ -110,7 +116,7 @@ impl Coordination {
                heartbeat_at = now(), stopped_at = NULL",
             &[&node, &mode, &host, &(std::process::id() as i64)],
         )?;
-        Ok(Coordination { client, target: target.clone(), node: node.to_owned(), lease, statements: 3 })
+        Ok(Coordination { client, target, node: node.to_owned(), lease, statements: 3 })
     }
 
     /// Whether the session is gone (ended by a takeover, or the server went away).
@@ -209,8 +215,8 @@ impl Coordination {
                     .client
                     .query_one(
                         "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
-                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
-                        &[&application_name(holder)],
+                         WHERE application_name IN ($1, $2) AND pid <> pg_backend_pid()",
+                        &[&application_name(holder), &state_application_name(holder)],
                     )?
                     .get(0);
                 tracing::warn!(lease = %row.name, holder, sessions = ended, "the lease lapsed while its holder still holds its lock: ended the holder's sessions");

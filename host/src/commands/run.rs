@@ -69,7 +69,7 @@ fn run_node(compiled: &Compiled) -> Result<(), CommandError> {
     let l = &compiled.loaded;
     let e = &l.config.engine;
     let node = e.node_id.clone().unwrap_or_else(cluster::lease::hostname);
-    let app = cluster::lease::application_name(&node);
+    let app = cluster::lease::state_application_name(&node);
     let StateLocation::Postgres(target) = state_location(l, &app)? else {
         return Err(CommandError::Usage(anyhow::anyhow!("failover and cluster modes need a PostgreSQL state")));
     };

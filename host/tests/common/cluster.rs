@@ -25,6 +25,7 @@ pub(crate) struct Deployment {
     pub mode: &'static str,
     pub lease_seconds: u64,
     pub time_scale: f64,
+    pub cycle_interval_seconds: u64,
     pub http: reqwest::blocking::Client,
 }
 
@@ -43,7 +44,17 @@ pub(crate) fn people_ldif(n: usize, title_of: impl Fn(usize) -> String) -> Strin
 impl Deployment {
     /// A PostgreSQL, `orgs` slack-sims (rate limits on at `time_scale`), and the directory.
     pub(crate) fn new(mode: &'static str, orgs: usize, lease_seconds: u64, time_scale: f64) -> Deployment {
-        let pg = Postgres::start();
+        Deployment::with_server(Postgres::start(), mode, orgs, lease_seconds, time_scale)
+    }
+
+    /// [`new`](Self::new) on a server started by the caller.
+    pub(crate) fn with_server(
+        pg: Postgres,
+        mode: &'static str,
+        orgs: usize,
+        lease_seconds: u64,
+        time_scale: f64,
+    ) -> Deployment {
         let db = pg.create_database();
         let orgs = (0..orgs)
             .map(|i| {
@@ -67,6 +78,7 @@ impl Deployment {
             mode,
             lease_seconds,
             time_scale,
+            cycle_interval_seconds: 1,
             http: reqwest::blocking::Client::new(),
         }
     }
@@ -84,8 +96,8 @@ impl Deployment {
     /// The configuration of node `id`: one connection (and channel) per org.
     pub(crate) fn config(&self, id: &str, library: &Path) -> PathBuf {
         let mut cfg = format!(
-            "[engine]\nstate = {{ postgres = \"{}\" }}\naudit_log = \"audit-{id}.jsonl\"\nmode = \"{}\"\nnode_id = \"{id}\"\nlease_seconds = {}\ncycle_interval_seconds = 1\nretry_backoff_seconds = 0\n",
-            self.db, self.mode, self.lease_seconds
+            "[engine]\nstate = {{ postgres = \"{}\" }}\naudit_log = \"audit-{id}.jsonl\"\nmode = \"{}\"\nnode_id = \"{id}\"\nlease_seconds = {}\ncycle_interval_seconds = {}\nretry_backoff_seconds = 0\n",
+            self.db, self.mode, self.lease_seconds, self.cycle_interval_seconds
         );
         for (i, org) in self.orgs.iter().enumerate() {
             cfg.push_str(&format!(

@@ -57,6 +57,11 @@ fn run(bin: &Path, program: &str, args: &[&str]) -> std::process::Output {
 impl Postgres {
     /// Starts a server (panics with the reason when it cannot: PostgreSQL not installed, say).
     pub fn start() -> Postgres {
+        Postgres::start_with("")
+    }
+
+    /// [`start`](Self::start) with extra server options (`-c name=value ...`).
+    pub fn start_with(extra: &str) -> Postgres {
         let bin = bin_dir().expect("PostgreSQL's server programs (Debian package `postgresql`) are not installed");
         let dir = tempfile::Builder::new().prefix("pg-throwaway-").tempdir().unwrap();
         if is_root() {
@@ -71,7 +76,7 @@ impl Postgres {
         for _attempt in 0..5 {
             let port = free_port();
             let opts = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 {extra}",
                 dir.path().display()
             );
             let out = run(&bin, "pg_ctl", &["-D", &data_s, "-l", &log, "-o", &opts, "-w", "-t", "60", "start"]);
@@ -80,6 +85,11 @@ impl Postgres {
             }
         }
         panic!("PostgreSQL did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("log")
     }
 
     /// Its port.
