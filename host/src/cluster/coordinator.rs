@@ -223,9 +223,10 @@ fn tick_once(
     let live = coord.heartbeat(role)?;
     // Renew what is held.
     let held: Vec<(String, Holding)> = lock(&shared.holding).iter().map(|(n, h)| (n.clone(), h.clone())).collect();
+    let sent = Instant::now();
+    let renewed = coord.renew(&held.iter().map(|(n, h)| (n.clone(), h.held.epoch)).collect::<Vec<_>>())?;
     for (name, h) in held {
-        let sent = Instant::now();
-        if coord.renew(&name, &h.held)? {
+        if renewed.contains(&name) {
             if let Some(x) = lock(&shared.holding).get_mut(&name) {
                 x.valid_until = sent + plan.lease.saturating_sub(margin);
             }

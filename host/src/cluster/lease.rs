@@ -181,14 +181,22 @@ impl Coordination {
             .collect())
     }
 
-    /// Extends a held lease; `false` if it is no longer this node's at this epoch.
-    pub fn renew(&mut self, name: &str, held: &Held) -> Result<bool, BackendError> {
+    /// Extends the held leases in one statement; returns the names still this node's at their epochs
+    /// (the others were taken over).
+    pub fn renew(&mut self, held: &[(String, i64)]) -> Result<std::collections::HashSet<String>, BackendError> {
+        if held.is_empty() {
+            return Ok(Default::default());
+        }
         self.statements += 1;
-        let n = self.client.execute(
-            "UPDATE leases SET expires_at = now() + make_interval(secs => $4) WHERE name = $1 AND holder = $2 AND epoch = $3",
-            &[&name, &self.node, &held.epoch, &self.secs()],
+        let names: Vec<&str> = held.iter().map(|(n, _)| n.as_str()).collect();
+        let epochs: Vec<i64> = held.iter().map(|(_, e)| *e).collect();
+        let rows = self.client.query(
+            "UPDATE leases SET expires_at = now() + make_interval(secs => $4)
+             WHERE holder = $1 AND (name, epoch) IN (SELECT * FROM unnest($2::text[], $3::bigint[]))
+             RETURNING name",
+            &[&self.node, &names, &epochs, &self.secs()],
         )?;
-        Ok(n == 1)
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Re-takes the advisory lock of a lease held across a reconnect; `false` if another session has it.
