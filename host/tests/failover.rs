@@ -185,3 +185,64 @@ fn cluster_connections_spread_move_when_a_node_dies_and_rebalance_when_it_return
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("n2") && text.contains("connection:org0"), "{text}");
 }
+
+#[test]
+fn a_node_stopped_with_sigterm_hands_over_at_once() {
+    let lib = slack_connector();
+    // A long lease: a takeover well before it lapses proves the lease was released.
+    let mut d = Deployment::new("failover", 1, 60, 60.0);
+    d.write_ldif(&people_ldif(20, |_| "T0".into()));
+    for n in ["n1", "n2"] {
+        d.start(n, &lib);
+    }
+    d.wait("an active node", Duration::from_secs(30), |d| active(d).is_some());
+    d.wait("the first sync", Duration::from_secs(60), |d| converged(d, 0, 20));
+    let (old, epoch) = active(&d).unwrap();
+    d.signal(&old, "TERM");
+    let took = d.wait("the standby takes over", Duration::from_secs(20), |d| {
+        active(d).is_some_and(|(h, e)| h != old && e > epoch)
+    });
+    assert!(took < Duration::from_secs(20), "released, not lapsed");
+    d.write_ldif(&people_ldif(21, |_| "T0".into()));
+    d.wait("the new active node provisions", Duration::from_secs(30), |d| converged(d, 0, 21));
+    assert_converged(&d, 0, 21);
+}
+
+#[test]
+fn the_state_password_comes_from_the_environment_and_is_never_shown() {
+    let lib = slack_connector();
+    let d = Deployment::new("failover", 1, LEASE, 60.0);
+    let password = "pg-Pa55-never-shown-7731";
+    d.pg.require_password(password);
+    let cfg = d.config("n1", &lib);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("\" }\naudit_log", "\", password = { env = \"STATE_PASSWORD\" } }\naudit_log");
+    std::fs::write(d.path("pw.toml"), text).unwrap();
+    let run = |pw: &str| {
+        let mut c = d.cmd("n1", &lib, &["channels"]);
+        c.args(["--config", d.path("pw.toml").to_str().unwrap()]).env("STATE_PASSWORD", pw);
+        c.output().unwrap()
+    };
+    let ok = run(password);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = run("wrong-Pa55-9981");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("password authentication failed"), "{err}");
+    for out in [&ok, &bad] {
+        for text in [&out.stdout, &out.stderr] {
+            let t = String::from_utf8_lossy(text);
+            assert!(!t.contains(password) && !t.contains("wrong-Pa55-9981"), "{t}");
+        }
+    }
+    // A password written into the URL is refused before any connection.
+    let text =
+        std::fs::read_to_string(&cfg).unwrap().replace("postgres://prov@", &format!("postgres://prov:{password}@"));
+    std::fs::write(d.path("inline.toml"), text).unwrap();
+    let mut c = d.cmd("n1", &lib, &["channels"]);
+    c.args(["--config", d.path("inline.toml").to_str().unwrap()]);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains(password), "{err}");
+}

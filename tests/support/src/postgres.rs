@@ -107,6 +107,24 @@ impl Postgres {
         create_database(&self.base_url())
     }
 
+    /// Gives the `prov` role `password` and makes TCP connections authenticate with SCRAM from now on.
+    pub fn require_password(&self, password: &str) {
+        let mut c = postgres::Client::connect(&format!("{}/postgres", self.base_url()), postgres::NoTls).unwrap();
+        c.batch_execute(&format!("ALTER ROLE prov PASSWORD '{password}'")).unwrap();
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        let text = std::fs::read_to_string(&hba).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| if l.starts_with("host") { l.replace("trust", "scram-sha-256") } else { l.to_owned() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&hba, text + "\n").unwrap();
+        let data = self.dir.path().join("data").display().to_string();
+        let out = run(&self.bin, "pg_ctl", &["-D", &data, "reload"]);
+        assert!(out.status.success(), "reload: {}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
     /// Stops the server now (immediate shutdown), as if the machine lost power.
     pub fn stop(&mut self) {
         if !self.stopped {
