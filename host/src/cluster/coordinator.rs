@@ -27,11 +27,18 @@ struct Holding {
     halt: Arc<AtomicBool>,
 }
 
+/// What the node holds, and which of it the run loop is cycling under (one lock for both, so a lease is
+/// never given up between the run loop's check and its claim).
+#[derive(Default)]
+struct Holdings {
+    leases: HashMap<String, Holding>,
+    /// Leases the run loop is cycling under (not given up mid-cycle when rebalancing).
+    busy: HashSet<String>,
+}
+
 #[derive(Default)]
 struct Shared {
-    holding: Mutex<HashMap<String, Holding>>,
-    /// Leases the run loop is cycling under (not given up mid-cycle when rebalancing).
-    busy: Mutex<HashSet<String>>,
+    holding: Mutex<Holdings>,
     statements: AtomicU64,
     /// Bumped on every change of what the node holds (the run loop wakes on it).
     generation: AtomicU64,
@@ -90,6 +97,7 @@ impl Coordinator {
     pub fn owned(&self) -> Vec<(String, i64)> {
         let now = Instant::now();
         let mut v: Vec<(String, i64)> = lock(&self.shared.holding)
+            .leases
             .iter()
             .filter(|(_, h)| h.valid_until > now && !h.halt.load(Ordering::SeqCst))
             .map(|(n, h)| (n.clone(), h.held.epoch))
@@ -100,21 +108,30 @@ impl Coordinator {
 
     /// How long `lease` stays valid in this process's clock (`None`: not held).
     pub fn valid_for(&self, lease: &str) -> Option<Duration> {
-        let h = lock(&self.shared.holding).get(lease).cloned()?;
+        let h = lock(&self.shared.holding).leases.get(lease).cloned()?;
         if h.halt.load(Ordering::SeqCst) {
             return None;
         }
         h.valid_until.checked_duration_since(Instant::now())
     }
 
-    /// The halt flag of `lease` as held now (raised on loss, local lapse or stop).
-    pub fn halt_flag(&self, lease: &str) -> Option<Arc<AtomicBool>> {
-        lock(&self.shared.holding).get(lease).map(|h| Arc::clone(&h.halt))
+    /// Claims `lease` at `epoch` for a cycle: it is not given up (rebalancing) until [`done`](Self::done).
+    /// Returns its halt flag (raised on loss, local lapse or stop), or `None` if it is no longer held at
+    /// that epoch or already halted.
+    pub fn claim(&self, lease: &str, epoch: i64) -> Option<Arc<AtomicBool>> {
+        let mut h = lock(&self.shared.holding);
+        let halt = h
+            .leases
+            .get(lease)
+            .filter(|x| x.held.epoch == epoch && !x.halt.load(Ordering::SeqCst))
+            .map(|x| Arc::clone(&x.halt))?;
+        h.busy.insert(lease.to_owned());
+        Some(halt)
     }
 
-    /// Marks leases the run loop is cycling under (they are not given up while busy).
-    pub fn set_busy(&self, leases: &[String]) {
-        *lock(&self.shared.busy) = leases.iter().cloned().collect();
+    /// Ends a [`claim`](Self::claim).
+    pub fn done(&self, lease: &str) {
+        lock(&self.shared.holding).busy.remove(lease);
     }
 
     /// Changes whenever what the node holds changes.
@@ -151,15 +168,30 @@ fn run(mut coord: Coordination, plan: Plan, shared: &Shared, quit: &AtomicBool, 
     let mut next_tick = Instant::now();
     loop {
         let stopping = quit.load(Ordering::SeqCst) || signal.load(Ordering::SeqCst);
-        // Local checks, every 100 ms: a lease that lapsed here (renewals failed) or a stop halts it.
+        // Local checks, every 100 ms: a stop halts every lease; a lease that lapsed here (renewals
+        // failed for too long) is given up, to be taken again at a new epoch once renewals work.
         let now = Instant::now();
-        for h in lock(&shared.holding).values() {
-            if stopping || h.valid_until <= now {
-                h.halt.store(true, Ordering::SeqCst);
+        let lapsed: Vec<(String, Holding)> = {
+            let mut h = lock(&shared.holding);
+            for x in h.leases.values() {
+                if stopping {
+                    x.halt.store(true, Ordering::SeqCst);
+                }
+            }
+            let names: Vec<String> =
+                h.leases.iter().filter(|(_, x)| x.valid_until <= now).map(|(n, _)| n.clone()).collect();
+            names.into_iter().filter_map(|n| h.leases.remove(&n).map(|x| (n, x))).collect()
+        };
+        for (name, h) in lapsed {
+            h.halt.store(true, Ordering::SeqCst);
+            shared.generation.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!(lease = %name, epoch = h.held.epoch, "the lease lapsed here (renewals failed): stepping down from it");
+            if let Err(e) = coord.release(&name, &h.held) {
+                tracing::warn!(lease = %name, "cannot release the lapsed lease: {e}");
             }
         }
         if stopping {
-            let busy_free = lock(&shared.busy).is_empty() || quit.load(Ordering::SeqCst);
+            let busy_free = lock(&shared.holding).busy.is_empty() || quit.load(Ordering::SeqCst);
             if busy_free {
                 give_up_all(&mut coord, shared);
                 let _ = coord.leave();
@@ -184,16 +216,24 @@ fn run(mut coord: Coordination, plan: Plan, shared: &Shared, quit: &AtomicBool, 
 /// After the session was lost: a new one, and the advisory locks of the leases still held re-taken
 /// (a lease whose lock another session has now is dropped).
 fn reconnect(coord: &mut Coordination, shared: &Shared) {
-    if let Err(e) = coord.reconnect() {
-        tracing::warn!("coordination: cannot reconnect: {e}");
-        return;
-    }
+    let writer_lock = match coord.reconnect() {
+        Ok(shared_writer) => shared_writer,
+        Err(e) => {
+            tracing::warn!("coordination: cannot reconnect: {e}");
+            return;
+        }
+    };
     let mut holding = lock(&shared.holding);
-    let names: Vec<String> = holding.keys().cloned().collect();
+    let names: Vec<String> = holding.leases.keys().cloned().collect();
+    if !writer_lock {
+        tracing::warn!(
+            "a one-off writer took the state while this node was disconnected: stepping down from every lease"
+        );
+    }
     for name in names {
-        let ok = holding.get(&name).is_some_and(|h| coord.relock(&h.held).unwrap_or(false));
+        let ok = writer_lock && holding.leases.get(&name).is_some_and(|h| coord.relock(&h.held).unwrap_or(false));
         if !ok {
-            if let Some(h) = holding.remove(&name) {
+            if let Some(h) = holding.leases.remove(&name) {
                 h.halt.store(true, Ordering::SeqCst);
                 tracing::warn!(lease = %name, "lost the lease's lock on reconnecting: stepping down from it");
                 shared.generation.fetch_add(1, Ordering::SeqCst);
@@ -204,7 +244,7 @@ fn reconnect(coord: &mut Coordination, shared: &Shared) {
 
 fn give_up_all(coord: &mut Coordination, shared: &Shared) {
     let mut holding = lock(&shared.holding);
-    for (name, h) in holding.drain() {
+    for (name, h) in holding.leases.drain() {
         h.halt.store(true, Ordering::SeqCst);
         if let Err(e) = coord.release(&name, &h.held) {
             tracing::warn!(lease = %name, "cannot release the lease: {e} (it lapses by itself)");
@@ -219,20 +259,21 @@ fn tick_once(
     shared: &Shared,
     margin: Duration,
 ) -> Result<(), crate::state::BackendError> {
-    let role = if lock(&shared.holding).is_empty() { "standby" } else { "active" };
+    let role = if lock(&shared.holding).leases.is_empty() { "standby" } else { "active" };
     let live = coord.heartbeat(role)?;
     // Renew what is held.
-    let held: Vec<(String, Holding)> = lock(&shared.holding).iter().map(|(n, h)| (n.clone(), h.clone())).collect();
+    let held: Vec<(String, Holding)> =
+        lock(&shared.holding).leases.iter().map(|(n, h)| (n.clone(), h.clone())).collect();
     let sent = Instant::now();
     let renewed = coord.renew(&held.iter().map(|(n, h)| (n.clone(), h.held.epoch)).collect::<Vec<_>>())?;
     for (name, h) in held {
         if renewed.contains(&name) {
-            if let Some(x) = lock(&shared.holding).get_mut(&name) {
+            if let Some(x) = lock(&shared.holding).leases.get_mut(&name) {
                 x.valid_until = sent + plan.lease.saturating_sub(margin);
             }
         } else {
             h.halt.store(true, Ordering::SeqCst);
-            lock(&shared.holding).remove(&name);
+            lock(&shared.holding).leases.remove(&name);
             shared.generation.fetch_add(1, Ordering::SeqCst);
             tracing::warn!(lease = %name, epoch = h.held.epoch, "lost the lease (another node took it over): stepping down from it");
         }
@@ -243,14 +284,27 @@ fn tick_once(
         Mode::Cluster => super::balance::quota(ours.len(), live),
         _ => ours.len(),
     };
-    let holding_now = lock(&shared.holding).len();
+    let holding_now = lock(&shared.holding).leases.len();
     if holding_now > want {
-        // Rebalance: give up the least preferred leases that are not mid-cycle.
-        let busy = lock(&shared.busy).clone();
-        let mut names: Vec<String> = lock(&shared.holding).keys().cloned().collect();
+        // Rebalance: give up the least preferred leases that are not mid-cycle (checked and removed
+        // under the lock the run loop claims under).
+        let mut names: Vec<String> = lock(&shared.holding).leases.keys().cloned().collect();
         names.sort_by_key(|n| super::balance::score(&plan.node, n));
-        for name in names.into_iter().filter(|n| !busy.contains(n)).take(holding_now - want) {
-            if let Some(h) = lock(&shared.holding).remove(&name) {
+        let mut given = 0;
+        for name in names {
+            if given == holding_now - want {
+                break;
+            }
+            let taken = {
+                let mut h = lock(&shared.holding);
+                if h.busy.contains(&name) {
+                    None
+                } else {
+                    h.leases.remove(&name)
+                }
+            };
+            if let Some(h) = taken {
+                given += 1;
                 h.halt.store(true, Ordering::SeqCst);
                 coord.release(&name, &h.held)?;
                 shared.generation.fetch_add(1, Ordering::SeqCst);
@@ -264,13 +318,13 @@ fn tick_once(
             if need == 0 {
                 break;
             }
-            if lock(&shared.holding).contains_key(name) {
+            if lock(&shared.holding).leases.contains_key(name) {
                 continue;
             }
             let sent = Instant::now();
             if let Some(held) = coord.try_take(by_name[name])? {
                 tracing::info!(lease = %name, epoch = held.epoch, "took the lease");
-                lock(&shared.holding).insert(
+                lock(&shared.holding).leases.insert(
                     name.to_owned(),
                     Holding {
                         held,

@@ -116,7 +116,9 @@ impl Coordination {
                heartbeat_at = now(), stopped_at = NULL",
             &[&node, &mode, &host, &(std::process::id() as i64)],
         )?;
-        Ok(Coordination { client, target, node: node.to_owned(), lease, statements: 3 })
+        let mut c = Coordination { client, target, node: node.to_owned(), lease, statements: 3 };
+        c.session_settings()?;
+        Ok(c)
     }
 
     /// Whether the session is gone (ended by a takeover, or the server went away).
@@ -124,9 +126,27 @@ impl Coordination {
         self.client.is_closed()
     }
 
-    /// A fresh session (advisory locks of the old one are gone: the caller re-takes them).
-    pub fn reconnect(&mut self) -> Result<(), BackendError> {
+    /// A fresh session (advisory locks of the old one are gone: the caller re-takes the leases'). Takes
+    /// the shared writer lock again; `false` if a one-off writer holds the state meanwhile.
+    pub fn reconnect(&mut self) -> Result<bool, BackendError> {
         self.client = self.target.connect()?;
+        self.session_settings()?;
+        self.statements += 1;
+        Ok(self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock_shared($1, $2)",
+                &[&LOCK_CLASS, &crate::state::schema::postgres::WRITER_KEY],
+            )?
+            .get(0))
+    }
+
+    /// A statement of this session waits at most a fraction of the lease for a row lock (a write of
+    /// this node, or a paused node's open transaction), so the coordinator never stalls its renewals.
+    fn session_settings(&mut self) -> Result<(), BackendError> {
+        let ms = (self.lease.as_millis() / 5).max(200);
+        self.statements += 1;
+        self.client.batch_execute(&format!("SET lock_timeout = {ms}"))?;
         Ok(())
     }
 
@@ -219,12 +239,14 @@ impl Coordination {
             // renewing (paused, cut off). End its sessions; the lock is free at the next attempt.
             if let Some(holder) = row.holder.as_deref().filter(|h| *h != self.node) {
                 self.statements += 1;
+                // Only while it is still lapsed and still theirs (it may have been renewed since the read).
                 let ended: i64 = self
                     .client
                     .query_one(
                         "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
-                         WHERE application_name IN ($1, $2) AND pid <> pg_backend_pid()",
-                        &[&application_name(holder), &state_application_name(holder)],
+                         WHERE application_name IN ($1, $2) AND pid <> pg_backend_pid()
+                           AND EXISTS (SELECT 1 FROM leases WHERE name = $3 AND holder = $4 AND expires_at <= now())",
+                        &[&application_name(holder), &state_application_name(holder), &row.name, &holder],
                     )?
                     .get(0);
                 tracing::warn!(lease = %row.name, holder, sessions = ended, "the lease lapsed while its holder still holds its lock: ended the holder's sessions");
@@ -269,6 +291,15 @@ impl Coordination {
             .execute("UPDATE nodes SET stopped_at = now(), role = 'stopped' WHERE node_id = $1", &[&self.node])?;
         Ok(())
     }
+}
+
+/// The default node id: the host name, cut to [`MAX_NODE_ID`](crate::config::MAX_NODE_ID) characters of
+/// the allowed set.
+pub fn default_node_id() -> String {
+    let mut id: String =
+        hostname().chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    id.truncate(crate::config::MAX_NODE_ID);
+    id
 }
 
 /// This machine's host name (for `nodes`).

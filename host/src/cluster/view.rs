@@ -49,7 +49,12 @@ pub struct View {
 /// Reads the view; `lease_seconds` decides when a silent node counts as dead.
 pub fn read(target: &PgTarget, lease_seconds: u64) -> Result<View, BackendError> {
     let mut client = target.connect()?;
-    crate::state::schema::postgres::migrate(&mut client)?;
+    // Read-only: a database no node has joined yet has no coordination tables.
+    let ready: bool =
+        client.query_one("SELECT to_regclass('leases') IS NOT NULL AND to_regclass('nodes') IS NOT NULL", &[])?.get(0);
+    if !ready {
+        return Ok(View { nodes: Vec::new(), leases: Vec::new() });
+    }
     let leases: Vec<LeaseInfo> = client
         .query(
             "SELECT name, CASE WHEN expires_at > now() THEN holder END, epoch,

@@ -68,7 +68,7 @@ struct Term {
 fn run_node(compiled: &Compiled) -> Result<(), CommandError> {
     let l = &compiled.loaded;
     let e = &l.config.engine;
-    let node = e.node_id.clone().unwrap_or_else(cluster::lease::hostname);
+    let node = e.node_id.clone().unwrap_or_else(cluster::lease::default_node_id);
     let app = cluster::lease::state_application_name(&node);
     let StateLocation::Postgres(target) = state_location(l, &app)? else {
         return Err(CommandError::Usage(anyhow::anyhow!("failover and cluster modes need a PostgreSQL state")));
@@ -117,17 +117,18 @@ fn run_node(compiled: &Compiled) -> Result<(), CommandError> {
         let mut failed = false;
         for (lease, epoch, rts) in t.by_lease.iter_mut() {
             let (lease, epoch) = (lease.clone(), *epoch);
-            let Some(halt) = coord.halt_flag(&lease) else { continue };
-            if halt.load(Ordering::SeqCst) {
+            // Claimed: not given up to rebalancing until done; `None` if lost or halted meanwhile.
+            let Some(halt) = coord.claim(&lease, epoch) else {
+                failed = true;
                 continue;
-            }
-            coord.set_busy(std::slice::from_ref(&lease));
+            };
             t.state.set_fence(Some(Fence { leases: vec![(lease.clone(), epoch)], node: node.clone() }));
             let valid_for = |l: &str| coord.valid_for(l);
             let lease_name = lease.clone();
             let left = move || valid_for(&lease_name);
-            let reports = cycle_all_leased(rts, &mut t.state, &audit, compiled, false, &halt, &NoProgress, Some(&left));
-            coord.set_busy(&[]);
+            let reports =
+                cycle_all_leased(rts, &mut t.state, &audit, compiled, false, &halt, &stop, &NoProgress, Some(&left));
+            coord.done(&lease);
             print!("{}", summary(&reports));
             failed |= reports.iter().any(|r| r.error.is_some());
             if halt.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {

@@ -163,10 +163,12 @@ pub fn cycle_all(
     stop: &AtomicBool,
     progress: &dyn Progress,
 ) -> Vec<CycleReport> {
-    cycle_all_leased(rts, state, audit, compiled, dry_run, stop, progress, None)
+    cycle_all_leased(rts, state, audit, compiled, dry_run, stop, stop, progress, None)
 }
 
-/// [`cycle_all`] under a lease (failover and cluster modes): `lease` says how long it stays valid here.
+/// [`cycle_all`] under a lease (failover and cluster modes): `lease` says how long it stays valid here;
+/// `stop` halts the cycles (the lease was lost, or the process stops); the process exits after the
+/// grace only when `signal` (SIGTERM/SIGINT) is set: a node that lost one lease goes on with the others.
 #[allow(clippy::too_many_arguments)]
 pub fn cycle_all_leased(
     rts: &mut [ChannelRuntime],
@@ -175,6 +177,7 @@ pub fn cycle_all_leased(
     compiled: &Compiled,
     dry_run: bool,
     stop: &AtomicBool,
+    signal: &AtomicBool,
     progress: &dyn Progress,
     lease: Option<&(dyn Fn() -> Option<Duration> + Sync)>,
 ) -> Vec<CycleReport> {
@@ -196,15 +199,15 @@ pub fn cycle_all_leased(
         }
     }
     std::thread::scope(|s| {
-        s.spawn(|| stop_watch(stop, &done, &live));
+        s.spawn(|| stop_watch(stop, signal, &done, &live));
         let _done = Done(&done);
         cycles(rts, state, audit, compiled, &opts, &live)
     })
 }
 
-/// Waits for a stop signal (or the end of the cycles); on a signal, cancels the calls in flight and
-/// ends the process if they do not return within [`STOP_GRACE`].
-fn stop_watch(stop: &AtomicBool, done: &AtomicBool, live: &Mutex<Vec<Arc<Instance>>>) {
+/// Waits for `stop` (or the end of the cycles); then cancels the calls in flight and, when the process
+/// is stopping (`signal`), ends it if they do not return within [`STOP_GRACE`].
+fn stop_watch(stop: &AtomicBool, signal: &AtomicBool, done: &AtomicBool, live: &Mutex<Vec<Arc<Instance>>>) {
     while !done.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -223,7 +226,7 @@ fn stop_watch(stop: &AtomicBool, done: &AtomicBool, live: &Mutex<Vec<Arc<Instanc
     tracing::info!(instances = instances.len(), cancelled, "stop requested: cancelling the calls in flight");
     let until = Instant::now() + STOP_GRACE;
     while !done.load(Ordering::SeqCst) {
-        if Instant::now() >= until {
+        if Instant::now() >= until && signal.load(Ordering::SeqCst) {
             eprintln!(
                 "stopped while a connector call was still in flight (its connector cannot cancel, or did not in time); those records stay marked in flight and are resent, without duplicates, at the next start"
             );

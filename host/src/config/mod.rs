@@ -620,6 +620,10 @@ fn check(l: &Loaded) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The longest node id: its PostgreSQL session names (`provisioner:<id>:state`) must fit the server's
+/// 63 bytes, or a takeover could not find a paused node's sessions.
+pub const MAX_NODE_ID: usize = 40;
+
 /// The state location, mode, node id and lease.
 fn check_engine(l: &Loaded) -> Result<(), ConfigError> {
     let e = &l.config.engine;
@@ -632,7 +636,8 @@ fn check_engine(l: &Loaded) -> Result<(), ConfigError> {
                 "expected a URL postgres://user@host:port/database",
             ));
         };
-        if url.password().is_some() {
+        let in_query = url.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password"));
+        if url.password().is_some() || in_query {
             return Err(l.error(
                 "engine.state.postgres",
                 "postgres",
@@ -662,8 +667,11 @@ fn check_engine(l: &Loaded) -> Result<(), ConfigError> {
         return Err(l.error("engine.lease_seconds", "lease_seconds", "must be 3 to 3600"));
     }
     if let Some(id) = &e.node_id {
-        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-            return Err(l.error("engine.node_id", "node_id", "1 to 64 letters, digits, `.`, `_` or `-`"));
+        if id.is_empty()
+            || id.len() > MAX_NODE_ID
+            || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(l.error("engine.node_id", "node_id", "1 to 40 letters, digits, `.`, `_` or `-`"));
         }
     }
     Ok(())

@@ -102,6 +102,7 @@ impl State {
         now: i64,
     ) -> Result<(), StateError> {
         self.write(|db| {
+            db.lock_channel(channel)?;
             let since: HashMap<(String, String, String), i64> = db
                 .query("SELECT action, source_id, member_id, since FROM holds WHERE channel = ?1", &vals![channel])?
                 .iter()
@@ -141,6 +142,8 @@ impl State {
         expect: Option<&str>,
     ) -> Result<Option<usize>, StateError> {
         self.write(|db| {
+            // The digest check and the change see one held set: nothing replaces it in between.
+            db.lock_channel(channel)?;
             if let Some(expect) = expect {
                 let mut keys: Vec<String> = db
                     .query(

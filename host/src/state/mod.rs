@@ -286,7 +286,7 @@ impl State {
                 (Box::new(db), p)
             }
             StateLocation::Postgres(target) => {
-                let p = target.display().to_owned();
+                let p = target.display();
                 let db = backend::postgres::Postgres::open(target)
                     .map_err(|source| StateError::Db { path: p.clone(), source })?;
                 (Box::new(db), p)
@@ -298,7 +298,7 @@ impl State {
     /// Opens a PostgreSQL state holding its single-writer lock (exclusive: refused while another
     /// one-off writer, or any failover or cluster node, is running).
     pub fn open_postgres_exclusive(target: &PgTarget) -> Result<State, OpenError> {
-        let p = target.display().to_owned();
+        let p = target.display();
         let e = |source| OpenError::State(StateError::Db { path: p.clone(), source });
         let mut db = backend::postgres::Postgres::open(target).map_err(e)?;
         if !db.try_writer_lock().map_err(e)? {

@@ -163,6 +163,9 @@ pub(crate) trait Backend: Send {
     fn commit(&mut self) -> Result<(), BackendError>;
     /// Rolls it back (errors are ignored: the transaction is abandoned either way).
     fn rollback(&mut self);
+    /// Serialises the transaction with every other that locks `channel` (held until it ends). SQLite's
+    /// `BEGIN IMMEDIATE` serialises every write already; PostgreSQL takes a transaction advisory lock.
+    fn lock_channel(&mut self, channel: &str) -> Result<(), BackendError>;
     /// Whether the engine is SQLite (for the few legacy repairs only its old files need).
     fn is_sqlite(&self) -> bool;
     /// Fences every later write by `lease` held at `epoch` by `node` (`None`: unfenced).

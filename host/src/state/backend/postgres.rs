@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the PostgreSQL state is and how to reach it.
-#[derive(Debug, Clone)]
+/// Where the PostgreSQL state is and how to reach it. Its `Debug` never shows the password.
+#[derive(Clone)]
 pub struct PgTarget {
     /// `postgres://user@host:port/database` (no password: it comes from `password`).
     pub url: String,
@@ -28,10 +28,30 @@ pub struct PgTarget {
     pub idle_in_transaction: Option<Duration>,
 }
 
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTarget")
+            .field("url", &self.display())
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .field("ca_certificate", &self.ca_certificate)
+            .field("application_name", &self.application_name)
+            .finish()
+    }
+}
+
 impl PgTarget {
-    /// The URL (it never carries the password).
-    pub fn display(&self) -> &str {
-        &self.url
+    /// The URL for messages: scheme, user, host, port and database only (never a password, never
+    /// the query string).
+    pub fn display(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) => {
+                let _ = u.set_password(None);
+                u.set_query(None);
+                u.set_fragment(None);
+                u.to_string()
+            }
+            Err(_) => "(unparseable PostgreSQL URL)".into(),
+        }
     }
 
     /// Checks the URL without connecting (no password inline, a host, TLS possible).
@@ -45,7 +65,7 @@ impl PgTarget {
                 "the PostgreSQL URL cannot be parsed (expected postgres://user@host:port/database)".into(),
             )
         })?;
-        if c.get_password().is_some() {
+        if c.get_password().is_some() || self.url.to_ascii_lowercase().contains("password=") {
             return Err(BackendError::Config(
                 "the PostgreSQL URL carries a password: give it with `password = { env = \"VAR\" }` or `{ file = \"path\" }` instead".into(),
             ));
@@ -257,6 +277,12 @@ impl Backend for Postgres {
         let _ = self.client.batch_execute("ROLLBACK");
     }
 
+    fn lock_channel(&mut self, channel: &str) -> Result<(), BackendError> {
+        self.client
+            .execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&schema::CHANNEL_LOCK_CLASS, &channel])?;
+        Ok(())
+    }
+
     fn is_sqlite(&self) -> bool {
         false
     }
@@ -284,6 +310,16 @@ mod tests {
     fn a_password_in_the_url_is_refused_without_echo() {
         let e = target("postgres://prov:s3cr3t-value@db.example.com/state").check().unwrap_err().to_string();
         assert!(e.contains("carries a password") && !e.contains("s3cr3t-value"), "{e}");
+    }
+
+    #[test]
+    fn a_password_in_the_query_is_refused_and_never_displayed() {
+        let t = target("postgres://prov@db.example.com/state?password=s3cr3t-q&sslmode=require");
+        let e = t.check().unwrap_err().to_string();
+        assert!(e.contains("carries a password") && !e.contains("s3cr3t-q"), "{e}");
+        assert!(!t.display().contains("s3cr3t-q") && !format!("{t:?}").contains("s3cr3t-q"), "{}", t.display());
+        let t = PgTarget { password: Some("pw-hidden-1".into()), ..target("postgres://prov:inline-pw@h/s") };
+        assert!(!format!("{t:?}").contains("pw-hidden-1") && !t.display().contains("inline-pw"), "{t:?}");
     }
 
     #[test]

@@ -74,6 +74,10 @@ impl Backend for Sqlite {
         let _ = self.conn.execute_batch("ROLLBACK");
     }
 
+    fn lock_channel(&mut self, _channel: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+
     fn is_sqlite(&self) -> bool {
         true
     }
