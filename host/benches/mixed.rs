@@ -159,6 +159,45 @@ fn report(name: &str, secs: f64, counts: &BTreeMap<String, u64>, throttled: u64,
     println!("  summary: {}", summary.trim());
 }
 
+/// Where the churn's time goes, from the simulator's trace: per endpoint, the first and last request
+/// and the 429s, relative to the first request of the cycle.
+fn timeline(trace: &Path, from: u64, wall: f64) {
+    let Ok(bytes) = std::fs::read(trace) else { return };
+    let text = String::from_utf8_lossy(&bytes[from as usize..]).into_owned();
+    let lines: Vec<(f64, String, u16)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split(' ');
+            let t: f64 = it.next()?.parse().ok()?;
+            let key = format!("{} {}", it.next()?, it.next()?);
+            Some((t, key, it.next()?.parse().ok()?))
+        })
+        .collect();
+    let Some(t0) = lines.first().map(|l| l.0) else { return };
+    let t_end = lines.last().map_or(t0, |l| l.0);
+    println!(
+        "  timeline: requests span {:.2} s of the {wall:.2} s wall ({:.2} s before the first and after the last)",
+        (t_end - t0) / 1000.0,
+        wall - (t_end - t0) / 1000.0
+    );
+    let mut by: BTreeMap<&str, (f64, f64, u64, u64)> = BTreeMap::new();
+    for (t, k, status) in &lines {
+        let e = by.entry(k.as_str()).or_insert((*t, *t, 0, 0));
+        e.1 = *t;
+        e.2 += 1;
+        if *status == 429 {
+            e.3 += 1;
+        }
+    }
+    for (k, (first, last, n, throttled)) in by {
+        println!(
+            "    {k:<22} {n:>5} from {:>6.3} s to {:>6.3} s, 429s {throttled}",
+            (first - t0) / 1000.0,
+            (last - t0) / 1000.0
+        );
+    }
+}
+
 fn main() {
     for bin in ["provisioner", "slack-sim", "libconnector_slack.so"] {
         if !test_support::artifact_dir().join(bin).exists() {
@@ -170,7 +209,8 @@ fn main() {
     let connector = test_support::cdylib("connector_slack");
     let dir = tempfile::tempdir().unwrap();
     let mut sim = Command::new(test_support::artifact_dir().join("slack-sim"))
-        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--time-scale", "60", "--rate-limits", "slack"])
+        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--time-scale", "60", "--rate-limits", "slack", "--trace"])
+        .arg(dir.path().join("trace.txt"))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -252,8 +292,10 @@ fn main() {
     assert_eq!(moves, 300);
     let groups: Vec<Vec<usize>> = (0..GROUPS).map(|g| group_members(g, &moved)).collect();
     write_ldif(&ldif, &titles, &groups, &present);
+    let trace_from = std::fs::metadata(dir.path().join("trace.txt")).map(|m| m.len()).unwrap_or(0);
     let (secs, summary) = sync(&config);
     let s2 = stats(&url);
+    timeline(&dir.path().join("trace.txt"), trace_from, secs);
     let counts = diff(&by_endpoint(&s2), &by_endpoint(&s1));
     let throttled = s2["throttled"].as_u64().unwrap_or(0) - s1["throttled"].as_u64().unwrap_or(0);
     report(

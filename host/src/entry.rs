@@ -37,13 +37,23 @@ impl Entry {
 
 /// Normalises a DN for comparisons: lowercase, no spaces around separators.
 pub fn norm_dn(dn: &str) -> String {
-    dn.split(',')
-        .map(|rdn| {
-            let (a, v) = rdn.split_once('=').unwrap_or((rdn, ""));
-            format!("{}={}", a.trim().to_ascii_lowercase(), v.trim().to_lowercase())
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    // One allocation: this runs for every member of every group of a cycle.
+    let mut out = String::with_capacity(dn.len());
+    for (i, rdn) in dn.split(',').enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let (a, v) = rdn.split_once('=').unwrap_or((rdn, ""));
+        out.extend(a.trim().chars().map(|c| c.to_ascii_lowercase()));
+        out.push('=');
+        let v = v.trim();
+        if v.is_ascii() {
+            out.extend(v.chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            out.push_str(&v.to_lowercase());
+        }
+    }
+    out
 }
 
 /// Whether `dn` is `base` or under it.
@@ -53,4 +63,35 @@ pub fn under(dn: &str, base: &str) -> bool {
     }
     let (d, b) = (norm_dn(dn), norm_dn(base));
     d == b || d.ends_with(&format!(",{b}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The normalisation the first release used (an allocation per RDN), kept as the reference.
+    fn reference(dn: &str) -> String {
+        dn.split(',')
+            .map(|rdn| {
+                let (a, v) = rdn.split_once('=').unwrap_or((rdn, ""));
+                format!("{}={}", a.trim().to_ascii_lowercase(), v.trim().to_lowercase())
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    #[test]
+    fn norm_dn_matches_the_reference_normalisation() {
+        for dn in [
+            "uid=Ann,ou=People,dc=Example,dc=com",
+            " UID = Ann , OU=People ,DC=example,DC=COM",
+            "cn=Zoë Ångström,ou=Ünits,dc=example,dc=com",
+            "CN=ΣΊΣΥΦΟΣ,OU=Groups",
+            "noequals,ou=x",
+            "",
+            "cn=a=b,dc=c",
+        ] {
+            assert_eq!(norm_dn(dn), reference(dn), "{dn}");
+        }
+    }
 }

@@ -50,6 +50,9 @@ pub struct SimConfig {
     /// On v2, answer auth errors as observed (`unsupported_version`, 400, v1 envelope) rather than as
     /// documented (`invalid_authentication`, 401, v2 envelope).
     pub v2_observed_auth_errors: bool,
+    /// Appends one line per SCIM request to this file: real milliseconds since start, method,
+    /// endpoint, status (for benchmarks' timelines).
+    pub trace: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -65,6 +68,7 @@ impl Default for SimConfig {
             lock_hold_ms: 0,
             deactivate_delay_ms: 0,
             v2_observed_auth_errors: true,
+            trace: None,
         }
     }
 }

@@ -50,6 +50,9 @@ struct Args {
     /// v2 auth errors as documented (401 invalid_authentication, v2 envelope) instead of as observed.
     #[arg(long)]
     v2_documented_auth_errors: bool,
+    /// Append one line per SCIM request to FILE: real milliseconds since start, method, endpoint, status.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         lock_hold_ms: args.lock_hold_ms,
         deactivate_delay_ms: args.deactivate_delay_ms,
         v2_observed_auth_errors: !args.v2_documented_auth_errors,
+        trace: args.trace,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -45,7 +45,7 @@ impl App {
             store: Mutex::new(Store::new(cfg.scaled(cfg.deactivate_delay_ms))),
             limiter: Mutex::new(Limiter::new(cfg.rate_limits, cfg.time_scale)),
             faults: Faults::new(cfg.fault_rate, cfg.seed),
-            stats: Stats::default(),
+            stats: Stats::with_trace(cfg.trace.as_deref()),
             base: OnceLock::new(),
             cfg,
         }

@@ -14,13 +14,31 @@ struct Inner {
     writes: u64,
 }
 
-/// Counters for SCIM requests (control endpoints are not counted).
+/// Counters for SCIM requests (control endpoints are not counted), and the optional trace file.
 #[derive(Debug, Default)]
-pub struct Stats(Mutex<Inner>);
+pub struct Stats(Mutex<Inner>, Mutex<Option<(std::time::Instant, std::fs::File)>>);
 
 impl Stats {
+    /// Counters, with a trace appended to `path` when given (unwritable: no trace, a warning).
+    pub fn with_trace(path: Option<&std::path::Path>) -> Self {
+        let file = path.and_then(|p| match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Some((std::time::Instant::now(), f)),
+            Err(e) => {
+                eprintln!("slack-sim: cannot open the trace {}: {e}", p.display());
+                None
+            }
+        });
+        Stats(Mutex::default(), Mutex::new(file))
+    }
+
     /// Records one answered request.
     pub fn record(&self, method: &str, endpoint: &str, status: u16) {
+        if let Ok(mut t) = self.1.lock() {
+            if let Some((start, f)) = t.as_mut() {
+                use std::io::Write as _;
+                let _ = writeln!(f, "{:.3} {method} {endpoint} {status}", start.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
         let mut s = match self.0.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),

@@ -89,25 +89,41 @@ fn resolve_references(
 
 /// Members (normalised DNs) of the group `dn`, following nested groups when asked.
 pub(crate) fn expand_group(groups: &[Entry], dn: &str, member_attr: &str, nested: bool) -> HashSet<String> {
-    let by_dn: HashMap<String, &Entry> = groups.iter().map(|g| (norm_dn(&g.dn), g)).collect();
-    let mut out = HashSet::new();
-    let mut visited = HashSet::new();
-    let mut stack = vec![norm_dn(dn)];
-    while let Some(g) = stack.pop() {
-        if !visited.insert(g.clone()) {
-            continue;
-        }
-        let Some(entry) = by_dn.get(&g) else { continue };
-        for m in entry.values(member_attr) {
-            let m = norm_dn(m);
-            if nested && by_dn.contains_key(&m) {
-                stack.push(m);
-            } else {
-                out.insert(m);
+    GroupIndex::new(groups).expand(dn, member_attr, nested)
+}
+
+/// The groups of a read by normalised DN, built once to expand many groups.
+pub(crate) struct GroupIndex<'a> {
+    by_dn: HashMap<String, &'a Entry>,
+}
+
+impl<'a> GroupIndex<'a> {
+    /// Indexes `groups`.
+    pub(crate) fn new(groups: &'a [Entry]) -> Self {
+        GroupIndex { by_dn: groups.iter().map(|g| (norm_dn(&g.dn), g)).collect() }
+    }
+
+    /// Members (normalised DNs) of the group `dn`, following nested groups when asked.
+    pub(crate) fn expand(&self, dn: &str, member_attr: &str, nested: bool) -> HashSet<String> {
+        let mut out = HashSet::new();
+        let mut visited = HashSet::new();
+        let mut stack = vec![norm_dn(dn)];
+        while let Some(g) = stack.pop() {
+            if !visited.insert(g.clone()) {
+                continue;
+            }
+            let Some(entry) = self.by_dn.get(&g) else { continue };
+            for m in entry.values(member_attr) {
+                let m = norm_dn(m);
+                if nested && self.by_dn.contains_key(&m) {
+                    stack.push(m);
+                } else {
+                    out.insert(m);
+                }
             }
         }
+        out
     }
-    out
 }
 
 struct Collector<'a> {

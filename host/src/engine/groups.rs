@@ -2,7 +2,7 @@
 //! the decisions for each, once the users' target ids are known. Members are only users that are
 //! active and provisioned, so a group never names a user Slack does not have.
 
-use super::collect::{expand_group, Snapshot};
+use super::collect::{GroupIndex, Snapshot};
 use super::diff::{decide_gone, decide_group, Decision, DesiredGroup, Planned};
 use super::ChannelRuntime;
 use crate::config::GroupsConfig;
@@ -25,57 +25,74 @@ pub(crate) struct GroupPlan {
     pub desired: u64,
 }
 
-fn desired_groups(
-    rt: &ChannelRuntime,
-    g: &GroupsConfig,
-    snap: &Snapshot,
-    users: &HashMap<String, Row>,
-) -> Vec<DesiredGroup> {
-    let provisioned = |id: &String| users.get(id).is_some_and(|r| r.status == Status::Active && r.target_id.is_some());
+/// A source group with every member it names (user source ids), before filtering by who is
+/// provisioned: computed once per cycle (expanding nested groups over every member DN is the costly
+/// part), then filtered for the guard's prediction and again after the users phase.
+pub(crate) struct ExpandedGroup {
+    source_id: String,
+    name: String,
+    /// Sorted, without duplicates.
+    members: Vec<String>,
+}
+
+/// The channel's source groups with their members.
+pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapshot) -> Vec<ExpandedGroup> {
     if g.member_of_attribute.is_some() {
         let mut by_group: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
         for (uid, groups) in &snap.member_of {
             for v in groups {
                 let (key, name) =
                     if v.contains('=') { (norm_dn(v), extract_cn(v)) } else { (v.to_lowercase(), v.clone()) };
-                let entry = by_group.entry(key).or_insert_with(|| (name, Vec::new()));
-                if provisioned(uid) {
-                    entry.1.push(uid.clone());
-                }
+                by_group.entry(key).or_insert_with(|| (name, Vec::new())).1.push(uid.clone());
             }
         }
         return by_group
             .into_iter()
             .map(|(key, (name, mut members))| {
                 members.sort();
-                DesiredGroup { source_id: format!("memberOf:{key}"), name, members }
+                members.dedup();
+                ExpandedGroup { source_id: format!("memberOf:{key}"), name, members }
             })
             .collect();
     }
     let mut out = Vec::new();
+    let index = GroupIndex::new(&snap.group_entries);
     for e in snap.group_entries.iter().filter(|e| under(&e.dn, &g.base_dn)) {
         let source_id = e.first(&rt.ch.cfg.id_attribute).map(str::to_owned).unwrap_or_else(|| norm_dn(&e.dn));
         let name = rt.ch.group_name.as_ref().map(|t| t.render(e)).unwrap_or_else(|| extract_cn(&e.dn));
-        let mut members: Vec<String> = expand_group(&snap.group_entries, &e.dn, &g.member_attribute, g.nested)
+        let mut members: Vec<String> = index
+            .expand(&e.dn, &g.member_attribute, g.nested)
             .iter()
             .filter_map(|dn| snap.dn_to_id.get(dn))
-            .filter(|id| provisioned(id))
             .cloned()
             .collect();
         members.sort();
         members.dedup();
         if !name.trim().is_empty() {
-            out.push(DesiredGroup { source_id, name, members });
+            out.push(ExpandedGroup { source_id, name, members });
         }
     }
     out
+}
+
+/// The desired groups: members are only the users active and provisioned in `users`.
+fn desired_groups(expanded: &[ExpandedGroup], users: &HashMap<String, Row>) -> Vec<DesiredGroup> {
+    let provisioned = |id: &String| users.get(id).is_some_and(|r| r.status == Status::Active && r.target_id.is_some());
+    expanded
+        .iter()
+        .map(|e| DesiredGroup {
+            source_id: e.source_id.clone(),
+            name: e.name.clone(),
+            members: e.members.iter().filter(|id| provisioned(id)).cloned().collect(),
+        })
+        .collect()
 }
 
 /// Decides for every group of the channel: present groups against their rows and recorded members,
 /// and groups the source no longer has.
 pub(crate) fn decide_groups(
     rt: &ChannelRuntime,
-    g: &GroupsConfig,
+    expanded: &[ExpandedGroup],
     snap: &Snapshot,
     users: &HashMap<String, Row>,
     rows: &HashMap<String, Row>,
@@ -83,7 +100,7 @@ pub(crate) fn decide_groups(
     now: i64,
 ) -> GroupPlan {
     let target_of = |id: &str| users.get(id).and_then(|r| r.target_id.clone());
-    let desired = desired_groups(rt, g, snap, users);
+    let desired = desired_groups(expanded, users);
     let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0, desired: desired.len() as u64 };
     for d in &desired {
         let previous = memberships.get(&d.source_id);

@@ -180,7 +180,11 @@ fn cycle_body(
     // The guard counts this cycle's deprovisioning actions, groups included (decided on the predicted
     // users), before any of them is sent.
     let groups_rows = match &rt.ch.cfg.groups {
-        Some(_) => Some((state.rows(Table::Groups, channel)?, state.memberships(channel)?)),
+        Some(g) => Some((
+            state.rows(Table::Groups, channel)?,
+            state.memberships(channel)?,
+            groups::expand_groups(rt, g, &snap),
+        )),
         None => None,
     };
     let mut actions = guard::user_actions(&planned);
@@ -188,9 +192,9 @@ fn cycle_body(
         rows.values().filter(|r| r.target_id.is_some() && r.status == Status::Active).count() as u64
     };
     let mut groups_counts = (0, 0);
-    if let (Some(g), Some((rows, memberships))) = (&rt.ch.cfg.groups, &groups_rows) {
+    if let Some((rows, memberships, expanded)) = &groups_rows {
         let predicted = plan::predicted_users(&users, &planned);
-        let gp = groups::decide_groups(rt, g, &snap, &predicted, rows, memberships, now);
+        let gp = groups::decide_groups(rt, expanded, &snap, &predicted, rows, memberships, now);
         let gone: HashSet<&str> = actions.iter().map(|a| a.source_id.as_str()).collect();
         actions.extend(guard::group_actions(&gp.planned, &gone));
         groups_counts = (active(rows), gp.desired);
@@ -215,8 +219,8 @@ fn cycle_body(
     let mut held: Vec<HeldAction> = actions.into_iter().filter(|a| a.object_class == "user").collect();
     // A stop or a panicked instance skips the groups; the guard's verdict is still recorded below.
     let halted = opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst);
-    if let (Some(g), Some((rows, memberships)), false) = (&rt.ch.cfg.groups, &groups_rows, halted) {
-        let mut gp = groups::decide_groups(rt, g, &snap, &users, rows, memberships, now);
+    if let (Some((rows, memberships, expanded)), false) = (&groups_rows, halted) {
+        let mut gp = groups::decide_groups(rt, expanded, &snap, &users, rows, memberships, now);
         report.deferred += gp.deferred;
         let deprovisioned: HashSet<&str> = held.iter().map(|a| a.source_id.as_str()).collect();
         // Users whose own deprovisioning is held or rejected stay in their groups.

@@ -18,7 +18,7 @@ pub use lock::{LockError, WriterLock};
 
 use backend::{vals, Backend, SqlRow, Value};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// A state store error.
@@ -597,8 +597,8 @@ impl State {
         let rows =
             self.query("SELECT group_source_id, user_source_id FROM memberships WHERE channel = ?1", &vals![channel])?;
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for r in &rows {
-            let (g, u) = (r.text(0).map_err(|e| self.err(e))?, r.text(1).map_err(|e| self.err(e))?);
+        for mut r in rows {
+            let (g, u) = (r.take_text(0).map_err(|e| self.err(e))?, r.take_text(1).map_err(|e| self.err(e))?);
             out.entry(g).or_default().push(u);
         }
         Ok(out)
@@ -609,19 +609,31 @@ impl State {
         self.set_memberships_many(channel, &[(group, users)])
     }
 
-    /// Replaces the recorded members of several groups, in one transaction.
+    /// Replaces the recorded members of several groups, in one transaction. Only the difference is
+    /// written (a move in a group of thousands is two statements, not thousands).
     pub fn set_memberships_many(&mut self, channel: &str, groups: &[(&str, &[String])]) -> Result<(), StateError> {
         self.write(|db| {
             for (group, users) in groups {
-                db.execute(
-                    "DELETE FROM memberships WHERE channel = ?1 AND group_source_id = ?2",
-                    &vals![channel, *group],
-                )?;
-                for u in users.iter() {
+                let recorded: HashSet<String> = db
+                    .query(
+                        "SELECT user_source_id FROM memberships WHERE channel = ?1 AND group_source_id = ?2",
+                        &vals![channel, *group],
+                    )?
+                    .into_iter()
+                    .map(|mut r| r.take_text(0))
+                    .collect::<Result<_, _>>()?;
+                let wanted: HashSet<&str> = users.iter().map(String::as_str).collect();
+                for gone in recorded.iter().filter(|u| !wanted.contains(u.as_str())) {
+                    db.execute(
+                        "DELETE FROM memberships WHERE channel = ?1 AND group_source_id = ?2 AND user_source_id = ?3",
+                        &vals![channel, *group, gone],
+                    )?;
+                }
+                for new in wanted.iter().filter(|u| !recorded.contains(**u)) {
                     db.execute(
                         "INSERT INTO memberships (channel, group_source_id, user_source_id) VALUES (?1, ?2, ?3)
                          ON CONFLICT DO NOTHING",
-                        &vals![channel, *group, u],
+                        &vals![channel, *group, *new],
                     )?;
                 }
             }

@@ -74,6 +74,16 @@ impl SqlRow {
         self.opt_text(i)?.ok_or_else(|| BackendError::Decode(format!("column {i} is NULL")))
     }
 
+    /// Column `i` as text, moved out of the row (NULL is an error): for large reads.
+    pub(crate) fn take_text(&mut self, i: usize) -> Result<String, BackendError> {
+        match self.0.get_mut(i).map(|v| std::mem::replace(v, Value::Null)) {
+            Some(Value::Text(s)) => Ok(s),
+            Some(Value::Int(n)) => Ok(n.to_string()),
+            Some(Value::Null) => Err(BackendError::Decode(format!("column {i} is NULL"))),
+            None => Err(BackendError::Decode(format!("no column {i}"))),
+        }
+    }
+
     /// Column `i` as optional text.
     pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, BackendError> {
         match self.at(i)? {
