@@ -184,6 +184,17 @@ fn cluster_connections_spread_move_when_a_node_dies_and_rebalance_when_it_return
     let out = d.cmd("n1", &lib, &["nodes"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("n2") && text.contains("connection:org0"), "{text}");
+    // Any node reads the shared state: every channel, whoever provisions it.
+    let out = d.cmd("n3", &lib, &["channels", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    for o in 0..9 {
+        assert!(text.contains(&format!("people{o}")), "{text}");
+    }
+    let users: Vec<u64> = v.as_array().unwrap().iter().filter_map(|c| c["users"].as_u64()).collect();
+    assert_eq!(users, vec![30; 9], "{text}");
+    let out = d.cmd("n2", &lib, &["held", "--no-names"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

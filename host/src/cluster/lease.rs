@@ -8,7 +8,7 @@
 //! frees the lock for the next attempt and ends any transaction it had open. The taking `UPDATE`
 //! raises the epoch, so every write the old holder still tries is refused by the fence.
 
-use crate::state::schema::postgres::LOCK_CLASS;
+use crate::state::schema::postgres::{LOCK_CLASS, NODE_LOCK_CLASS};
 use crate::state::{BackendError, PgTarget};
 use postgres::Client;
 use std::time::Duration;
@@ -96,8 +96,12 @@ impl Coordination {
                 &[&application_name(node), &state_application_name(node)],
             )?
             .get(0);
-        if sessions > 0 {
-            return Err(JoinError::InUse { node: node.to_owned(), sessions });
+        // The node id's own lock, held for the node's life: two processes starting together with one
+        // id cannot both pass (the session count above is only for the message).
+        let mine: bool =
+            client.query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&NODE_LOCK_CLASS, &node])?.get(0);
+        if sessions > 0 || !mine {
+            return Err(JoinError::InUse { node: node.to_owned(), sessions: sessions.max(1) });
         }
         // Shared with the other nodes; a one-off writer (`sync --once`, `reset`) holds it exclusive.
         let shared: bool = client
@@ -127,18 +131,24 @@ impl Coordination {
     }
 
     /// A fresh session (advisory locks of the old one are gone: the caller re-takes the leases'). Takes
-    /// the shared writer lock again; `false` if a one-off writer holds the state meanwhile.
+    /// the node id's lock and the shared writer lock again; `false` if another process took either
+    /// meanwhile (a one-off writer, or a process with this node id).
     pub fn reconnect(&mut self) -> Result<bool, BackendError> {
         self.client = self.target.connect()?;
         self.session_settings()?;
-        self.statements += 1;
-        Ok(self
+        self.statements += 2;
+        let mine: bool = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&NODE_LOCK_CLASS, &self.node])?
+            .get(0);
+        let writer: bool = self
             .client
             .query_one(
                 "SELECT pg_try_advisory_lock_shared($1, $2)",
                 &[&LOCK_CLASS, &crate::state::schema::postgres::WRITER_KEY],
             )?
-            .get(0))
+            .get(0);
+        Ok(mine && writer)
     }
 
     /// A statement of this session waits at most a fraction of the lease for a row lock (a write of

@@ -65,6 +65,8 @@ const STEPS: [&str; 2] = [V1, V2];
 pub(crate) const LOCK_CLASS: i32 = 0x5052_4f56; // "PROV"
 /// The class of the per-channel transaction locks (held sets reviewed and replaced atomically).
 pub(crate) const CHANNEL_LOCK_CLASS: i32 = LOCK_CLASS + 1;
+/// The class of the node-id locks (`hashtext(node_id)`): one process per node id.
+pub(crate) const NODE_LOCK_CLASS: i32 = LOCK_CLASS + 2;
 /// The standalone single-writer lock's key.
 pub(crate) const WRITER_KEY: i32 = 0;
 /// The migration lock's key.
