@@ -14,6 +14,13 @@ use test_support::postgres::query_texts;
 
 const LEASE: u64 = 3;
 
+/// The deployments run one at a time: three nodes with three-second leases on a shared two-core
+/// machine should not also compete with the other deployments of this file.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn active(d: &Deployment) -> Option<(String, i64)> {
     d.holders().into_iter().find(|(n, _, _)| n == "active").and_then(|(_, h, e)| h.map(|h| (h, e)))
 }
@@ -58,6 +65,7 @@ fn converged(d: &Deployment, org: usize, n: usize) -> bool {
 
 #[test]
 fn a_standby_finishes_the_first_sync_after_kill_9_of_the_active_node() {
+    let _serial = serial();
     let lib = slack_connector();
     let mut d = Deployment::new("failover", 1, LEASE, 30.0);
     d.write_ldif(&people_ldif(2000, |_| "T0".into()));
@@ -81,6 +89,7 @@ fn a_standby_finishes_the_first_sync_after_kill_9_of_the_active_node() {
 
 #[test]
 fn a_paused_node_that_lost_its_lease_writes_nothing_when_it_wakes_and_steps_down() {
+    let _serial = serial();
     let lib = slack_connector();
     let mut d = Deployment::new("failover", 1, LEASE, 30.0);
     d.write_ldif(&people_ldif(1500, |_| "T0".into()));
@@ -139,6 +148,7 @@ fn spread(d: &Deployment) -> BTreeMap<String, usize> {
 
 #[test]
 fn cluster_connections_spread_move_when_a_node_dies_and_rebalance_when_it_returns() {
+    let _serial = serial();
     let lib = slack_connector();
     let mut d = Deployment::new("cluster", 9, LEASE, 60.0);
     d.write_ldif(&people_ldif(20, |_| "T0".into()));
@@ -199,6 +209,7 @@ fn cluster_connections_spread_move_when_a_node_dies_and_rebalance_when_it_return
 
 #[test]
 fn a_node_stopped_with_sigterm_hands_over_at_once() {
+    let _serial = serial();
     let lib = slack_connector();
     // A long lease: a takeover well before it lapses proves the lease was released.
     let mut d = Deployment::new("failover", 1, 60, 60.0);
@@ -221,6 +232,7 @@ fn a_node_stopped_with_sigterm_hands_over_at_once() {
 
 #[test]
 fn the_state_password_comes_from_the_environment_and_is_never_shown() {
+    let _serial = serial();
     let lib = slack_connector();
     let d = Deployment::new("failover", 1, LEASE, 60.0);
     let password = "pg-Pa55-never-shown-7731";
@@ -260,6 +272,7 @@ fn the_state_password_comes_from_the_environment_and_is_never_shown() {
 
 #[test]
 fn a_lone_node_whose_lease_lapsed_takes_it_again_and_goes_on() {
+    let _serial = serial();
     let lib = slack_connector();
     let mut d = Deployment::new("failover", 1, LEASE, 60.0);
     d.write_ldif(&people_ldif(20, |_| "T0".into()));
