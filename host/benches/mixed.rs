@@ -130,12 +130,29 @@ fn sync(config: &Path) -> (f64, String) {
     let out = Command::new(test_support::artifact_dir().join("provisioner"))
         .arg("--config")
         .arg(config)
-        .args(["sync", "--once"])
+        .args(["sync", "--once", "--json"])
         .env("BENCH_TOKEN", TOKEN)
         .env("PROVISIONER_LOG", "error")
         .output()
         .unwrap();
-    (t.elapsed().as_secs_f64(), String::from_utf8_lossy(&out.stdout).into_owned())
+    let secs = t.elapsed().as_secs_f64();
+    // One line per channel: its figures and where the cycle's time went.
+    let reports: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let summary = reports
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    format!(
+                        "{}: figures {} failed {}, phases {}",
+                        r["channel"], r["figures"], r["figures"]["failed"], r["phases_ms"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&out.stdout).into_owned());
+    (secs, summary)
 }
 
 fn report(name: &str, secs: f64, counts: &BTreeMap<String, u64>, throttled: u64, changes: usize, summary: &str) {
@@ -144,7 +161,7 @@ fn report(name: &str, secs: f64, counts: &BTreeMap<String, u64>, throttled: u64,
     let total: u64 = counts.values().sum();
     let failed: u64 = summary
         .lines()
-        .filter_map(|l| l.split("failed ").nth(1))
+        .filter_map(|l| l.split(" failed ").nth(1))
         .filter_map(|s| s.split(',').next()?.trim().parse::<u64>().ok())
         .sum();
     println!("{name}:");

@@ -29,6 +29,7 @@ use crate::state::Row;
 use crate::state::{CycleFigures, HeldAction, State, StateError, Status, Table};
 use connector_abi::Instance;
 use execute::Executor;
+use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -106,6 +107,9 @@ pub struct CycleReport {
     pub ids_checked: u64,
     /// Wall time.
     pub duration_ms: u128,
+    /// Where the cycle's time went: reading and deciding (`collect_ms`), the users phase (`users_ms`),
+    /// deciding the groups (`decide_groups_ms`) and the groups phase (`groups_ms`), milliseconds.
+    pub phases_ms: BTreeMap<&'static str, u64>,
     /// For `plan`: what would be sent.
     pub planned: Vec<PlannedView>,
     /// Deprovisioning actions the guard held this cycle.
@@ -152,6 +156,12 @@ fn cycle_body(
     now: i64,
 ) -> Result<CycleReport, CycleError> {
     let channel = rt.name();
+    let mut phase = std::time::Instant::now();
+    let mut phases: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut lap = |name: &'static str| {
+        phases.insert(name, phase.elapsed().as_millis() as u64);
+        phase = std::time::Instant::now();
+    };
     let mut users = state.rows(Table::Users, channel)?;
     // References (e.g. managers) resolve against the connection's provisioned users.
     let references = match rt.ch.mapping.references().next() {
@@ -203,6 +213,7 @@ fn cycle_body(
     let verdict = guard::decide(rt, users_counts, groups_counts, &actions, &state.holds(channel, None)?);
     guard::apply_to_users(&verdict, &mut planned, &actions);
 
+    lap("collect_ms");
     if opts.dry_run {
         report.planned = planned.iter().map(|p| plan::view(rt, p)).collect();
         plan::predicted(&mut users, &planned);
@@ -220,6 +231,7 @@ fn cycle_body(
     // A stop or a panicked instance skips the groups; the guard's verdict is still recorded below.
     let halted = opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst);
     if let (Some((rows, memberships, expanded)), false) = (&groups_rows, halted) {
+        lap("users_ms");
         let mut gp = groups::decide_groups(rt, expanded, &snap, &users, rows, memberships, now);
         report.deferred += gp.deferred;
         let deprovisioned: HashSet<&str> = held.iter().map(|a| a.source_id.as_str()).collect();
@@ -228,12 +240,14 @@ fn cycle_body(
         let group_actions = guard::group_actions(&gp.planned, &deprovisioned);
         guard::apply_to_groups(&verdict, &mut gp.planned, &group_actions, &blocked);
         held.extend(group_actions);
+        lap("decide_groups_ms");
         if opts.dry_run {
             report.planned.extend(gp.planned.iter().map(|p| plan::view(rt, p)));
         } else {
             state.settle(Table::Groups, channel, &gp.quiet, now)?;
             exec.send(state, Table::Groups, gp.planned, rows, &mut report.figures)?;
         }
+        lap("groups_ms");
     }
     if !opts.dry_run {
         guard::record(state, audit, channel, cycle_id, &verdict, &held, now)?;
@@ -249,5 +263,7 @@ fn cycle_body(
         report.held = held.into_iter().filter(|a| verdict.blocks(a)).collect();
         report.guard = verdict.message;
     }
+    lap("finish_ms");
+    report.phases_ms = phases;
     Ok(report)
 }
