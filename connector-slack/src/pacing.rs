@@ -74,15 +74,18 @@ impl Endpoint {
 
 const SAFETY: f64 = 0.97;
 
-/// The share of a bucket's burst spent at once: Slack's bucket keeps a cushion of a tenth, so requests
-/// that arrive closer together than they left (connection reuse, scheduling) do not meet an empty bucket
-/// while the 3 % rate margin has not yet built one.
-const BURST_SHARE: f64 = 0.9;
+/// What of a bucket's burst is never spent at once: a tenth, and at least five tokens, so requests that
+/// arrive closer together than they left (concurrent connections, scheduling) do not meet an empty
+/// Slack bucket while the 3 % rate margin has not yet built a cushion.
+fn usable_burst(burst: f64) -> u32 {
+    let cushion = (burst * 0.1).ceil().max(5.0);
+    ((burst - cushion).floor() as u32).max(1)
+}
 
 fn limiter(per_minute: f64, burst: f64, share: f64, scale: f64) -> DefaultDirectRateLimiter {
     let rate = per_minute * share * scale * SAFETY / 60.0; // tokens per second
     let period = Duration::from_secs_f64(1.0 / rate.max(1e-6));
-    let burst = NonZeroU32::new(((burst * share * BURST_SHARE).floor() as u32).max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(usable_burst(burst * share)).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
     RateLimiter::direct(quota)
 }
@@ -148,10 +151,10 @@ mod tests {
 
     #[tokio::test]
     async fn creates_pace_at_the_documented_rate_after_the_burst() {
-        // 60x: POST /Users is 180/min = 3/s -> 180/s; burst 20, of which 18 are spent at once.
+        // 60x: POST /Users is 180/min = 3/s -> 180/s; burst 20, of which 15 are spent at once.
         let p = Pacer::new(1.0, 60.0);
         let t = Instant::now();
-        for _ in 0..18 {
+        for _ in 0..15 {
             p.acquire(Endpoint::UserCreate).await;
         }
         assert!(t.elapsed() < Duration::from_millis(50), "the burst passes at once");
@@ -165,13 +168,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_more_than_the_usable_burst_passes_at_once() {
+        let p = Pacer::new(1.0, 60.0);
+        let t = Instant::now();
+        for _ in 0..15 + 8 {
+            p.acquire(Endpoint::UserUpdate).await;
+        }
+        // 8 beyond the burst at 174.6/s: at least 40 ms.
+        let ms = t.elapsed().as_millis();
+        assert!(ms >= 40, "{ms} ms");
+    }
+
+    #[test]
+    fn a_cushion_of_a_tenth_and_at_least_five_is_kept() {
+        assert_eq!(usable_burst(20.0), 15);
+        assert_eq!(usable_burst(80.0), 72);
+        assert_eq!(usable_burst(1000.0), 900);
+        assert_eq!(usable_burst(3.0), 1);
+    }
+
+    #[tokio::test]
     async fn share_scales_the_budget() {
         let p = Pacer::new(0.5, 60.0);
         let t = Instant::now();
-        for _ in 0..9 + 45 {
+        for _ in 0..5 + 45 {
             p.acquire(Endpoint::UserCreate).await;
         }
-        // burst 9 (a tenth kept of 10), then 45 at 90*0.97/s ≈ 0.515 s
+        // burst 5 (five kept of 10), then 45 at 90*0.97/s ≈ 0.515 s
         let secs = t.elapsed().as_secs_f64();
         assert!((0.45..0.75).contains(&secs), "{secs}");
     }

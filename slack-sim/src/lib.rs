@@ -80,7 +80,8 @@ impl SimConfig {
     }
 }
 
-/// Serves on `listener` until `shutdown` resolves.
+/// Serves on `listener` until `shutdown` resolves. Needs tokio's multi-thread runtime (the store's work
+/// runs in `block_in_place`), as [`SimServer::start`] and the binary give it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: SimConfig,

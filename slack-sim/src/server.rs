@@ -271,7 +271,10 @@ async fn dispatch(
         None
     };
     let base = app.base().to_owned();
-    let reply: Reply = {
+    // The store's work (a page of 1,000 users takes milliseconds to render) runs off the async workers,
+    // so other requests keep being admitted when they arrive, as Slack's limiter sees them, instead of
+    // queueing behind a render and reaching the limiter all at once.
+    let reply: Reply = tokio::task::block_in_place(|| {
         let mut store = lock(&app.store);
         let body = parsed.as_ref().unwrap_or(&Value::Null);
         match (resource, method.as_str(), id) {
@@ -301,7 +304,7 @@ async fn dispatch(
             ("Groups", "PUT" | "PATCH" | "DELETE", None) => Err(Code::MissingGroupId.into()),
             _ => Err(Code::MethodNotAllowed.into()),
         }
-    };
+    });
     if write && id.is_some() && !hold.is_zero() {
         // The update "runs" while the resource stays locked.
         tokio::time::sleep(hold).await;
