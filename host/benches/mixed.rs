@@ -164,8 +164,15 @@ fn report(name: &str, secs: f64, counts: &BTreeMap<String, u64>, throttled: u64,
         .filter_map(|l| l.split(" failed ").nth(1))
         .filter_map(|s| s.split(',').next()?.trim().parse::<u64>().ok())
         .sum();
+    // Were the groups sent alongside the users (they have their own buckets), the budgets would allow
+    // the whole mix in this (lower) time: printed so the phased floor above is not mistaken for it.
+    let together = floor(counts);
     println!("{name}:");
-    println!("  wall {secs:.2} s, floor {fl:.2} s = {:.3}x the floor", secs / fl.max(1e-9));
+    println!(
+        "  wall {secs:.2} s, floor {fl:.2} s (users phase, then groups phase) = {:.3}x the floor; {:.3}x the {together:.2} s the budgets would allow with both phases at once",
+        secs / fl.max(1e-9),
+        secs / together.max(1e-9)
+    );
     println!(
         "  requests {total} ({} changed records: {:.3} per change), 429s {throttled} ({:.3} %), failed records {failed}",
         changes,
