@@ -96,7 +96,7 @@ fn exercise(s: &mut State) -> Vec<String> {
         target_id: Some("U1".into()),
         reason: "left".into(),
     };
-    s.set_holds("people", &[(held.clone(), HoldDecision::Held)], 200).unwrap();
+    s.set_holds("people", &[(held.clone(), HoldDecision::Held)], &[], 200).unwrap();
     let digest = s.holds_digest("people").unwrap();
     out.push(format!(
         "wrong digest: {:?}",
@@ -107,6 +107,16 @@ fn exercise(s: &mut State) -> Vec<String> {
         s.decide_holds("people", HoldDecision::Held, HoldDecision::Approved, Some(&digest)).unwrap()
     ));
     out.push(format!("{:?}", s.holds("people", None).unwrap()));
+    // A cycle read the set as held; an administrator rejected it meanwhile; the cycle writes it back as
+    // held: the rejection stands. One it did not change takes the cycle's decision.
+    let read = vec![(held.clone(), HoldDecision::Held)];
+    s.decide_holds("people", HoldDecision::Approved, HoldDecision::Rejected, None).unwrap();
+    let other = HeldAction { source_id: "b".into(), ..held.clone() };
+    s.set_holds("people", &[(held.clone(), HoldDecision::Held), (other, HoldDecision::Held)], &read, 210).unwrap();
+    let decisions: Vec<(String, HoldDecision)> =
+        s.holds("people", None).unwrap().into_iter().map(|(a, d)| (a.source_id, d)).collect();
+    assert_eq!(decisions, vec![("a".into(), HoldDecision::Rejected), ("b".into(), HoldDecision::Held)]);
+    out.push(format!("{decisions:?}"));
     let cycle = s.begin_cycle("people", 300).unwrap();
     s.end_cycle(cycle, 301, &CycleFigures { created: 1, ..Default::default() }, None).unwrap();
     s.set_token("people", Some("usn:42")).unwrap();
@@ -177,7 +187,7 @@ fn every_postgres_write_is_fenced_by_the_lease_it_runs_under() {
         s.begin_cycle("people", 3).map(|_| ()),
         s.set_token("people", Some("t")),
         s.reset("people"),
-        s.set_holds("people", &[], 4),
+        s.set_holds("people", &[], &[], 4),
     ];
     for a in attempts {
         let e = a.unwrap_err();

@@ -123,7 +123,7 @@ impl Coordinator {
         let halt = h
             .leases
             .get(lease)
-            .filter(|x| x.held.epoch == epoch && !x.halt.load(Ordering::SeqCst))
+            .filter(|x| x.held.epoch == epoch && !x.halt.load(Ordering::SeqCst) && x.valid_until > Instant::now())
             .map(|x| Arc::clone(&x.halt))?;
         h.busy.insert(lease.to_owned());
         Some(halt)
@@ -186,8 +186,10 @@ fn run(mut coord: Coordination, plan: Plan, shared: &Shared, quit: &AtomicBool, 
             h.halt.store(true, Ordering::SeqCst);
             shared.generation.fetch_add(1, Ordering::SeqCst);
             tracing::warn!(lease = %name, epoch = h.held.epoch, "the lease lapsed here (renewals failed): stepping down from it");
-            if let Err(e) = coord.release(&name, &h.held) {
-                tracing::warn!(lease = %name, "cannot release the lapsed lease: {e}");
+            // Not released: the row keeps its expiry, so no node takes it over before the server's
+            // clock says it lapsed (calls still in flight here end before that). Only the lock goes.
+            if let Err(e) = coord.unlock(h.held.key) {
+                tracing::warn!(lease = %name, "cannot let the lapsed lease's lock go: {e}");
             }
         }
         if stopping {
@@ -216,25 +218,24 @@ fn run(mut coord: Coordination, plan: Plan, shared: &Shared, quit: &AtomicBool, 
 /// After the session was lost: a new one, and the advisory locks of the leases still held re-taken
 /// (a lease whose lock another session has now is dropped).
 fn reconnect(coord: &mut Coordination, shared: &Shared) {
-    let writer_lock = match coord.reconnect() {
-        Ok(shared_writer) => shared_writer,
+    let locks = match coord.reconnect() {
+        Ok(ok) => ok,
         Err(e) => {
             tracing::warn!("coordination: cannot reconnect: {e}");
-            return;
+            false
         }
     };
-    let mut holding = lock(&shared.holding);
-    let names: Vec<String> = holding.leases.keys().cloned().collect();
-    if !writer_lock {
-        tracing::warn!(
-            "a one-off writer took the state while this node was disconnected: stepping down from every lease"
-        );
+    if !locks {
+        tracing::warn!("this node's locks are not held (the server is unreachable, or a one-off writer or another process with this node id took them): stepping down from every lease until they are");
     }
-    for name in names {
-        let ok = writer_lock && holding.leases.get(&name).is_some_and(|h| coord.relock(&h.held).unwrap_or(false));
+    // The database calls are made outside the lock the run loop's calls take.
+    let held: Vec<(String, Held)> =
+        lock(&shared.holding).leases.iter().map(|(n, h)| (n.clone(), h.held.clone())).collect();
+    for (name, h) in held {
+        let ok = locks && coord.relock(&h).unwrap_or(false);
         if !ok {
-            if let Some(h) = holding.leases.remove(&name) {
-                h.halt.store(true, Ordering::SeqCst);
+            if let Some(x) = lock(&shared.holding).leases.remove(&name) {
+                x.halt.store(true, Ordering::SeqCst);
                 tracing::warn!(lease = %name, "lost the lease's lock on reconnecting: stepping down from it");
                 shared.generation.fetch_add(1, Ordering::SeqCst);
             }
@@ -243,8 +244,8 @@ fn reconnect(coord: &mut Coordination, shared: &Shared) {
 }
 
 fn give_up_all(coord: &mut Coordination, shared: &Shared) {
-    let mut holding = lock(&shared.holding);
-    for (name, h) in holding.leases.drain() {
+    let all: Vec<(String, Holding)> = lock(&shared.holding).leases.drain().collect();
+    for (name, h) in all {
         h.halt.store(true, Ordering::SeqCst);
         if let Err(e) = coord.release(&name, &h.held) {
             tracing::warn!(lease = %name, "cannot release the lease: {e} (it lapses by itself)");
@@ -259,6 +260,11 @@ fn tick_once(
     shared: &Shared,
     margin: Duration,
 ) -> Result<(), crate::state::BackendError> {
+    if !coord.locks_ok() && !coord.retake_locks()? {
+        // Another process holds this node's id or the state (a one-off writer): take nothing.
+        let _ = coord.heartbeat("standby")?;
+        return Ok(());
+    }
     let role = if lock(&shared.holding).leases.is_empty() { "standby" } else { "active" };
     let live = coord.heartbeat(role)?;
     // Renew what is held.

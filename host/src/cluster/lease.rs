@@ -47,6 +47,11 @@ pub struct Coordination {
     lease: Duration,
     /// Statements sent (for the coordination-cost figure).
     pub statements: u64,
+    /// The node-id lock and the shared writer lock are held on this session: only then may leases
+    /// be taken.
+    locks_ok: bool,
+    /// Lease advisory locks this session holds (they stack per session: never taken twice).
+    locked: std::collections::HashSet<i32>,
 }
 
 /// Why a node cannot join.
@@ -120,7 +125,15 @@ impl Coordination {
                heartbeat_at = now(), stopped_at = NULL",
             &[&node, &mode, &host, &(std::process::id() as i64)],
         )?;
-        let mut c = Coordination { client, target, node: node.to_owned(), lease, statements: 3 };
+        let mut c = Coordination {
+            client,
+            target,
+            node: node.to_owned(),
+            lease,
+            statements: 3,
+            locks_ok: true,
+            locked: Default::default(),
+        };
         c.session_settings()?;
         Ok(c)
     }
@@ -130,17 +143,32 @@ impl Coordination {
         self.client.is_closed()
     }
 
-    /// A fresh session (advisory locks of the old one are gone: the caller re-takes the leases'). Takes
-    /// the node id's lock and the shared writer lock again; `false` if another process took either
-    /// meanwhile (a one-off writer, or a process with this node id).
+    /// A fresh session (advisory locks of the old one are gone: the caller re-takes the leases'), then
+    /// [`retake_locks`](Self::retake_locks).
     pub fn reconnect(&mut self) -> Result<bool, BackendError> {
+        self.locks_ok = false;
+        self.locked.clear();
         self.client = self.target.connect()?;
         self.session_settings()?;
+        self.retake_locks()
+    }
+
+    /// Whether the node-id lock and the shared writer lock are held (leases may be taken).
+    pub fn locks_ok(&self) -> bool {
+        self.locks_ok
+    }
+
+    /// Takes the node id's lock and the shared writer lock again; `false` while another process holds
+    /// either (a one-off writer, or a process with this node id): no lease is taken meanwhile.
+    pub fn retake_locks(&mut self) -> Result<bool, BackendError> {
         self.statements += 2;
         let mine: bool = self
             .client
             .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&NODE_LOCK_CLASS, &self.node])?
             .get(0);
+        if !mine {
+            return Ok(false);
+        }
         let writer: bool = self
             .client
             .query_one(
@@ -148,7 +176,13 @@ impl Coordination {
                 &[&LOCK_CLASS, &crate::state::schema::postgres::WRITER_KEY],
             )?
             .get(0);
-        Ok(mine && writer)
+        if !writer {
+            // Not held half: the node-id lock is let go and taken again with the other.
+            self.client.execute("SELECT pg_advisory_unlock($1, hashtext($2))", &[&NODE_LOCK_CLASS, &self.node])?;
+            return Ok(false);
+        }
+        self.locks_ok = true;
+        Ok(true)
     }
 
     /// A statement of this session waits at most a fraction of the lease for a row lock (a write of
@@ -231,67 +265,90 @@ impl Coordination {
 
     /// Re-takes the advisory lock of a lease held across a reconnect; `false` if another session has it.
     pub fn relock(&mut self, held: &Held) -> Result<bool, BackendError> {
+        if self.locked.contains(&held.key) {
+            return Ok(true);
+        }
         self.statements += 1;
-        Ok(self.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &held.key])?.get(0))
+        let got: bool = self.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &held.key])?.get(0);
+        if got {
+            self.locked.insert(held.key);
+        }
+        Ok(got)
     }
 
     /// Tries to take a free or lapsed lease. `Ok(None)`: not now (held, its lock still held, or another
     /// node was quicker).
     pub fn try_take(&mut self, row: &LeaseRow) -> Result<Option<Held>, BackendError> {
-        if !row.free {
+        if !row.free || !self.locks_ok {
             return Ok(None);
         }
-        self.statements += 1;
-        let locked: bool =
-            self.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &row.key])?.get(0);
-        if !locked {
-            // Lapsed, yet its holder's session still holds the lock: the holder is alive but not
-            // renewing (paused, cut off). End its sessions; the lock is free at the next attempt.
-            if let Some(holder) = row.holder.as_deref().filter(|h| *h != self.node) {
-                self.statements += 1;
-                // Only while it is still lapsed and still theirs (it may have been renewed since the read).
-                let ended: i64 = self
-                    .client
-                    .query_one(
-                        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
-                         WHERE application_name IN ($1, $2) AND pid <> pg_backend_pid()
-                           AND EXISTS (SELECT 1 FROM leases WHERE name = $3 AND holder = $4 AND expires_at <= now())",
-                        &[&application_name(holder), &state_application_name(holder), &row.name, &holder],
-                    )?
-                    .get(0);
-                tracing::warn!(lease = %row.name, holder, sessions = ended, "the lease lapsed while its holder still holds its lock: ended the holder's sessions");
+        let newly = !self.locked.contains(&row.key);
+        if newly {
+            self.statements += 1;
+            let locked: bool =
+                self.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &row.key])?.get(0);
+            if !locked {
+                // Lapsed, yet its holder's session still holds the lock: the holder is alive but not
+                // renewing (paused, cut off). End its sessions; the lock is free at the next attempt.
+                if let Some(holder) = row.holder.as_deref().filter(|h| *h != self.node) {
+                    self.statements += 1;
+                    // Only while it is still lapsed and still theirs (it may have been renewed since the read).
+                    let ended: i64 = self
+                        .client
+                        .query_one(
+                            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                             WHERE application_name IN ($1, $2) AND pid <> pg_backend_pid()
+                               AND EXISTS (SELECT 1 FROM leases WHERE name = $3 AND holder = $4 AND expires_at <= now())",
+                            &[&application_name(holder), &state_application_name(holder), &row.name, &holder],
+                        )?
+                        .get(0);
+                    tracing::warn!(lease = %row.name, holder, sessions = ended, "the lease lapsed while its holder still holds its lock: ended the holder's sessions");
+                }
+                return Ok(None);
             }
-            return Ok(None);
+            self.locked.insert(row.key);
         }
         self.statements += 1;
         let taken = self.client.query_opt(
             "UPDATE leases SET holder = $2, epoch = epoch + 1, expires_at = now() + make_interval(secs => $3), acquired_at = now()
              WHERE name = $1 AND (holder IS NULL OR expires_at <= now()) RETURNING epoch",
             &[&row.name, &self.node, &self.secs()],
-        )?;
+        );
         match taken {
-            Some(r) => Ok(Some(Held { epoch: r.get(0), key: row.key })),
-            None => {
+            Ok(Some(r)) => Ok(Some(Held { epoch: r.get(0), key: row.key })),
+            Ok(None) => {
                 self.unlock(row.key)?;
                 Ok(None)
+            }
+            Err(e) => {
+                let _ = self.unlock(row.key);
+                Err(e.into())
             }
         }
     }
 
-    fn unlock(&mut self, key: i32) -> Result<(), BackendError> {
+    /// Lets a lease's advisory lock go (the row is left as it is: a lapsed lease stays lapsed until its
+    /// expiry in the server's clock).
+    pub fn unlock(&mut self, key: i32) -> Result<(), BackendError> {
+        if !self.locked.remove(&key) {
+            return Ok(());
+        }
         self.statements += 1;
         self.client.execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &key])?;
         Ok(())
     }
 
-    /// Gives a lease up at once (it is free for the next node immediately).
+    /// Gives a lease up at once (it is free for the next node immediately); the lock is let go even if
+    /// the row could not be updated.
     pub fn release(&mut self, name: &str, held: &Held) -> Result<(), BackendError> {
         self.statements += 1;
-        self.client.execute(
+        let updated = self.client.execute(
             "UPDATE leases SET holder = NULL, expires_at = now() WHERE name = $1 AND holder = $2 AND epoch = $3",
             &[&name, &self.node, &held.epoch],
-        )?;
-        self.unlock(held.key)
+        );
+        let unlocked = self.unlock(held.key);
+        updated?;
+        unlocked
     }
 
     /// Marks the node stopped.

@@ -208,7 +208,7 @@ pub fn cycle_all_leased(
 /// Waits for `stop` (or the end of the cycles); then cancels the calls in flight and, when the process
 /// is stopping (`signal`), ends it if they do not return within [`STOP_GRACE`].
 fn stop_watch(stop: &AtomicBool, signal: &AtomicBool, done: &AtomicBool, live: &Mutex<Vec<Arc<Instance>>>) {
-    while !done.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
+    while !done.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) && !signal.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
     }
     if done.load(Ordering::SeqCst) {

@@ -91,6 +91,8 @@ pub(crate) struct Verdict {
     pub message: Option<String>,
     rejected: HashSet<Key>,
     previously_held: HashSet<Key>,
+    /// The held set as the cycle read it (an administrator's decision made since is kept on record).
+    read: Vec<(HeldAction, HoldDecision)>,
 }
 
 /// Decides whether this cycle's deprovisioning actions go out, by the channel's guard settings.
@@ -134,7 +136,7 @@ pub(crate) fn record(
     actions: &[HeldAction],
     now: i64,
 ) -> Result<(), CycleError> {
-    state.set_holds(channel, &verdict.stored(actions), now)?;
+    state.set_holds(channel, &verdict.stored(actions), &verdict.read, now)?;
     let time = now_rfc3339();
     let events: Vec<AuditEvent<'_>> = verdict
         .newly_held(actions)
@@ -196,7 +198,7 @@ fn decide_with(
             "{channel}: {n} deprovisioning action(s) held, not sent: {why}. Review them with `provisioner held {channel}`, then run `provisioner approve {channel}` to send them or `provisioner reject {channel}` to keep those accounts as they are"
         )
     });
-    Verdict { hold, message, rejected, previously_held }
+    Verdict { hold, message, rejected, previously_held, read: stored.to_vec() }
 }
 
 impl Verdict {

@@ -210,7 +210,8 @@ fn cycle_body(
         groups_counts = (active(rows), gp.desired);
     }
     let users_counts = (active(&users), snap.users_read);
-    let verdict = guard::decide(rt, users_counts, groups_counts, &actions, &state.holds(channel, None)?);
+    let holds_read = state.holds(channel, None)?;
+    let verdict = guard::decide(rt, users_counts, groups_counts, &actions, &holds_read);
     guard::apply_to_users(&verdict, &mut planned, &actions);
 
     lap("collect_ms");

@@ -95,22 +95,36 @@ impl State {
     }
 
     /// Replaces the channel's held, approved and rejected actions (an action that stays keeps its `since`).
+    /// `read` is what the cycle read before deciding: an action whose decision an administrator changed
+    /// since (`approve` or `reject` during the cycle) keeps the administrator's decision.
     pub fn set_holds(
         &mut self,
         channel: &str,
         actions: &[(HeldAction, HoldDecision)],
+        read: &[(HeldAction, HoldDecision)],
         now: i64,
     ) -> Result<(), StateError> {
+        let was: HashMap<(&str, &str, &str), HoldDecision> = read.iter().map(|(a, d)| (a.key(), *d)).collect();
         self.write(|db| {
             db.lock_channel(channel)?;
-            let since: HashMap<(String, String, String), i64> = db
-                .query("SELECT action, source_id, member_id, since FROM holds WHERE channel = ?1", &vals![channel])?
+            let current: HashMap<(String, String, String), (i64, HoldDecision)> = db
+                .query(
+                    "SELECT action, source_id, member_id, since, decision FROM holds WHERE channel = ?1",
+                    &vals![channel],
+                )?
                 .iter()
-                .map(|r| Ok(((r.text(0)?, r.text(1)?, r.text(2)?), r.int(3)?)))
+                .map(|r| Ok(((r.text(0)?, r.text(1)?, r.text(2)?), (r.int(3)?, HoldDecision::parse(&r.text(4)?)))))
                 .collect::<Result<_, BackendError>>()?;
+            let since: HashMap<(String, String, String), i64> =
+                current.iter().map(|(k, (s, _))| (k.clone(), *s)).collect();
             db.execute("DELETE FROM holds WHERE channel = ?1", &vals![channel])?;
             for (a, d) in actions {
                 let key = (a.action.clone(), a.source_id.clone(), a.member_id.clone());
+                // Changed by an administrator after the cycle read it: theirs stands.
+                let d = match (current.get(&key), was.get(&a.key())) {
+                    (Some((_, now_d)), Some(read_d)) if now_d != read_d => now_d,
+                    _ => d,
+                };
                 db.execute(
                     "INSERT INTO holds (channel, action, source_id, member_id, object_class, target_id, reason, decision, since)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
