@@ -39,7 +39,6 @@ struct Holdings {
 #[derive(Default)]
 struct Shared {
     holding: Mutex<Holdings>,
-    statements: AtomicU64,
     /// Bumped on every change of what the node holds (the run loop wakes on it).
     generation: AtomicU64,
 }
@@ -53,7 +52,6 @@ pub struct Coordinator {
     shared: Arc<Shared>,
     quit: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    node: String,
 }
 
 /// What the coordinator is started with.
@@ -78,19 +76,14 @@ impl Coordinator {
         coord.ensure(&plan.leases)?;
         let shared = Arc::new(Shared::default());
         let quit = Arc::new(AtomicBool::new(false));
-        let (s, q, node) = (Arc::clone(&shared), Arc::clone(&quit), plan.node.clone());
+        let (s, q) = (Arc::clone(&shared), Arc::clone(&quit));
         let thread = std::thread::Builder::new()
             .name("coordinator".into())
             .spawn(move || run(coord, plan, &s, &q, &signal))
             .map_err(|e| {
                 JoinError::Db(crate::state::BackendError::Config(format!("cannot start the coordinator: {e}")))
             })?;
-        Ok(Coordinator { shared, quit, thread: Some(thread), node })
-    }
-
-    /// This node's id.
-    pub fn node(&self) -> &str {
-        &self.node
+        Ok(Coordinator { shared, quit, thread: Some(thread) })
     }
 
     /// The leases held and valid now, with their epochs.
@@ -137,11 +130,6 @@ impl Coordinator {
     /// Changes whenever what the node holds changes.
     pub fn generation(&self) -> u64 {
         self.shared.generation.load(Ordering::SeqCst)
-    }
-
-    /// Coordination statements sent so far.
-    pub fn statements(&self) -> u64 {
-        self.shared.statements.load(Ordering::SeqCst)
     }
 
     /// Releases every lease and marks the node stopped.
@@ -197,7 +185,6 @@ fn run(mut coord: Coordination, plan: Plan, shared: &Shared, quit: &AtomicBool, 
             if busy_free {
                 give_up_all(&mut coord, shared);
                 let _ = coord.leave();
-                shared.statements.store(coord.statements, Ordering::SeqCst);
                 return;
             }
         }
@@ -209,7 +196,6 @@ fn run(mut coord: Coordination, plan: Plan, shared: &Shared, quit: &AtomicBool, 
                     reconnect(&mut coord, shared);
                 }
             }
-            shared.statements.store(coord.statements, Ordering::SeqCst);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -35,8 +35,6 @@ pub struct LeaseRow {
     pub epoch: i64,
     /// Whether it lapsed (or was released).
     pub free: bool,
-    /// Milliseconds until it lapses (negative: lapsed).
-    pub expires_in_ms: i64,
 }
 
 /// The session.
@@ -45,8 +43,6 @@ pub struct Coordination {
     target: PgTarget,
     node: String,
     lease: Duration,
-    /// Statements sent (for the coordination-cost figure).
-    pub statements: u64,
     /// The node-id lock and the shared writer lock are held on this session: only then may leases
     /// be taken.
     locks_ok: bool,
@@ -125,15 +121,8 @@ impl Coordination {
                heartbeat_at = now(), stopped_at = NULL",
             &[&node, &mode, &host, &(std::process::id() as i64)],
         )?;
-        let mut c = Coordination {
-            client,
-            target,
-            node: node.to_owned(),
-            lease,
-            statements: 3,
-            locks_ok: true,
-            locked: Default::default(),
-        };
+        let mut c =
+            Coordination { client, target, node: node.to_owned(), lease, locks_ok: true, locked: Default::default() };
         c.session_settings()?;
         Ok(c)
     }
@@ -161,7 +150,6 @@ impl Coordination {
     /// Takes the node id's lock and the shared writer lock again; `false` while another process holds
     /// either (a one-off writer, or a process with this node id): no lease is taken meanwhile.
     pub fn retake_locks(&mut self) -> Result<bool, BackendError> {
-        self.statements += 2;
         let mine: bool = self
             .client
             .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&NODE_LOCK_CLASS, &self.node])?
@@ -189,7 +177,6 @@ impl Coordination {
     /// this node, or a paused node's open transaction), so the coordinator never stalls its renewals.
     fn session_settings(&mut self) -> Result<(), BackendError> {
         let ms = (self.lease.as_millis() / 5).max(200);
-        self.statements += 1;
         self.client.batch_execute(&format!("SET lock_timeout = {ms}"))?;
         Ok(())
     }
@@ -200,7 +187,6 @@ impl Coordination {
 
     /// Makes sure the lease rows exist.
     pub fn ensure(&mut self, names: &[String]) -> Result<(), BackendError> {
-        self.statements += 1;
         self.client
             .execute("INSERT INTO leases (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", &[&names])?;
         Ok(())
@@ -208,7 +194,6 @@ impl Coordination {
 
     /// Records the heartbeat and role; returns the number of live nodes (heartbeat within a lease).
     pub fn heartbeat(&mut self, role: &str) -> Result<usize, BackendError> {
-        self.statements += 2;
         self.client.execute(
             "UPDATE nodes SET heartbeat_at = now(), role = $2, stopped_at = NULL WHERE node_id = $1",
             &[&self.node, &role],
@@ -225,23 +210,13 @@ impl Coordination {
 
     /// Every lease row.
     pub fn leases(&mut self) -> Result<Vec<LeaseRow>, BackendError> {
-        self.statements += 1;
         let rows = self.client.query(
-            "SELECT name, id, holder, epoch, holder IS NULL OR expires_at <= now(),
-                    (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::bigint
-             FROM leases ORDER BY name",
+            "SELECT name, id, holder, epoch, holder IS NULL OR expires_at <= now() FROM leases ORDER BY name",
             &[],
         )?;
         Ok(rows
             .iter()
-            .map(|r| LeaseRow {
-                name: r.get(0),
-                key: r.get(1),
-                holder: r.get(2),
-                epoch: r.get(3),
-                free: r.get(4),
-                expires_in_ms: r.get(5),
-            })
+            .map(|r| LeaseRow { name: r.get(0), key: r.get(1), holder: r.get(2), epoch: r.get(3), free: r.get(4) })
             .collect())
     }
 
@@ -251,7 +226,6 @@ impl Coordination {
         if held.is_empty() {
             return Ok(Default::default());
         }
-        self.statements += 1;
         let names: Vec<&str> = held.iter().map(|(n, _)| n.as_str()).collect();
         let epochs: Vec<i64> = held.iter().map(|(_, e)| *e).collect();
         let rows = self.client.query(
@@ -268,7 +242,6 @@ impl Coordination {
         if self.locked.contains(&held.key) {
             return Ok(true);
         }
-        self.statements += 1;
         let got: bool = self.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &held.key])?.get(0);
         if got {
             self.locked.insert(held.key);
@@ -284,14 +257,12 @@ impl Coordination {
         }
         let newly = !self.locked.contains(&row.key);
         if newly {
-            self.statements += 1;
             let locked: bool =
                 self.client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &row.key])?.get(0);
             if !locked {
                 // Lapsed, yet its holder's session still holds the lock: the holder is alive but not
                 // renewing (paused, cut off). End its sessions; the lock is free at the next attempt.
                 if let Some(holder) = row.holder.as_deref().filter(|h| *h != self.node) {
-                    self.statements += 1;
                     // Only while it is still lapsed and still theirs (it may have been renewed since the read).
                     let ended: i64 = self
                         .client
@@ -308,7 +279,6 @@ impl Coordination {
             }
             self.locked.insert(row.key);
         }
-        self.statements += 1;
         let taken = self.client.query_opt(
             "UPDATE leases SET holder = $2, epoch = epoch + 1, expires_at = now() + make_interval(secs => $3), acquired_at = now()
              WHERE name = $1 AND (holder IS NULL OR expires_at <= now()) RETURNING epoch",
@@ -333,7 +303,6 @@ impl Coordination {
         if !self.locked.remove(&key) {
             return Ok(());
         }
-        self.statements += 1;
         self.client.execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &key])?;
         Ok(())
     }
@@ -341,7 +310,6 @@ impl Coordination {
     /// Gives a lease up at once (it is free for the next node immediately); the lock is let go even if
     /// the row could not be updated.
     pub fn release(&mut self, name: &str, held: &Held) -> Result<(), BackendError> {
-        self.statements += 1;
         let updated = self.client.execute(
             "UPDATE leases SET holder = NULL, expires_at = now() WHERE name = $1 AND holder = $2 AND epoch = $3",
             &[&name, &self.node, &held.epoch],
@@ -353,7 +321,6 @@ impl Coordination {
 
     /// Marks the node stopped.
     pub fn leave(&mut self) -> Result<(), BackendError> {
-        self.statements += 1;
         self.client
             .execute("UPDATE nodes SET stopped_at = now(), role = 'stopped' WHERE node_id = $1", &[&self.node])?;
         Ok(())

@@ -100,20 +100,18 @@ impl Deployment {
             self.db, self.mode, self.lease_seconds, self.cycle_interval_seconds
         );
         for (i, org) in self.orgs.iter().enumerate() {
+            cfg.push_str(
+                &test_support::config::slack_connection(
+                    &format!("org{i}"),
+                    library,
+                    &org.sim.base_url(),
+                    &format!("ORG{i}_TOKEN"),
+                    "",
+                )
+                .replace("rateLimitTimeScale = 10000.0", &format!("rateLimitTimeScale = {:.1}", self.time_scale)),
+            );
             cfg.push_str(&format!(
                 r#"
-[[connections]]
-name = "org{i}"
-connector = "{lib}"
-
-[connections.settings]
-apiVersion = "v2"
-baseUrl = "{url}/scim"
-rateLimitTimeScale = {scale:.1}
-
-[connections.secrets]
-accessToken = {{ env = "ORG{i}_TOKEN" }}
-
 [[connections.channels]]
 name = "people{i}"
 source = {{ type = "ldif", path = "directory.ldif" }}
@@ -125,15 +123,8 @@ base_dn = "ou=People,dc=example,dc=com"
 filter = "(objectClass=inetOrgPerson)"
 
 [connections.channels.mapping]
-userName = {{ attribute = "uid" }}
-primaryEmail = {{ attribute = "mail" }}
-givenName = {{ attribute = "givenName" }}
-familyName = {{ attribute = "sn" }}
-title = {{ attribute = "title" }}
-"#,
-                lib = library.display(),
-                url = org.sim.base_url(),
-                scale = self.time_scale,
+{}"#,
+                test_support::config::BASIC_MAPPING
             ));
         }
         let p = self.path(&format!("{id}.toml"));

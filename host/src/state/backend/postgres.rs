@@ -54,11 +54,6 @@ impl PgTarget {
         }
     }
 
-    /// Checks the URL without connecting (no password inline, a host, TLS possible).
-    pub fn check(&self) -> Result<(), BackendError> {
-        self.config().map(|_| ())
-    }
-
     fn config(&self) -> Result<postgres::Config, BackendError> {
         let mut c: postgres::Config = self.url.parse().map_err(|_| {
             BackendError::Config(
@@ -308,14 +303,14 @@ mod tests {
 
     #[test]
     fn a_password_in_the_url_is_refused_without_echo() {
-        let e = target("postgres://prov:s3cr3t-value@db.example.com/state").check().unwrap_err().to_string();
+        let e = target("postgres://prov:s3cr3t-value@db.example.com/state").config().unwrap_err().to_string();
         assert!(e.contains("carries a password") && !e.contains("s3cr3t-value"), "{e}");
     }
 
     #[test]
     fn a_password_in_the_query_is_refused_and_never_displayed() {
         let t = target("postgres://prov@db.example.com/state?password=s3cr3t-q&sslmode=require");
-        let e = t.check().unwrap_err().to_string();
+        let e = t.config().unwrap_err().to_string();
         assert!(e.contains("carries a password") && !e.contains("s3cr3t-q"), "{e}");
         assert!(!t.display().contains("s3cr3t-q") && !format!("{t:?}").contains("s3cr3t-q"), "{}", t.display());
         let t = PgTarget { password: Some("pw-hidden-1".into()), ..target("postgres://prov:inline-pw@h/s") };
