@@ -207,3 +207,70 @@ fn user_account_control_from_a_file_source() {
     assert_eq!(h.user("uac2").unwrap()["active"], false);
     assert_eq!(h.user("uac1").unwrap()["active"], true);
 }
+
+/// Groups go beside the users' updates (each has its own Slack budget) once the records they depend on
+/// have settled: with Slack's budgets on, a joiner's group membership is sent, with the joiner's new
+/// Slack id, while the day's user updates are still being paced out; a user disabled in the directory
+/// leaves the group (a disable is settled before the groups are decided).
+#[test]
+fn groups_go_beside_user_updates_once_creates_settle() {
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let h = Host::new(SimConfig { time_scale: 10.0, trace: Some(trace.path().to_owned()), ..SimConfig::default() });
+    h.write_config("", "");
+    // The connector paces itself at the simulator's speed.
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    std::fs::write(
+        h.path("provisioner.toml"),
+        cfg.replace("rateLimitTimeScale = 10000.0", "rateLimitTimeScale = 10.0"),
+    )
+    .unwrap();
+    let uids: Vec<String> = (0..90).map(|i| format!("p{i:02}")).collect();
+    let people = |title: &str, extra: &[&str]| -> Vec<Person> {
+        uids.iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+            .map(|u| Person { title: title.into(), ..person(u) })
+            .collect()
+    };
+    let team: Vec<&str> = uids.iter().take(30).map(String::as_str).collect();
+    h.write_ldif(&ldif(&people("Engineer", &[]), &[("team", team.clone())]));
+    h.sync();
+
+    // Every title changes, and a joiner joins the team.
+    let from = std::fs::metadata(trace.path()).unwrap().len() as usize;
+    let mut with_joiner = team.clone();
+    with_joiner.push("newbie");
+    h.write_ldif(&ldif(&people("Senior Engineer", &["newbie"]), &[("team", with_joiner.clone())]));
+    h.sync();
+    let text = std::fs::read_to_string(trace.path()).unwrap();
+    let times = |key: &str| -> Vec<f64> {
+        text[from..]
+            .lines()
+            .filter(|l| l.split(' ').skip(1).take(2).collect::<Vec<_>>().join(" ") == key)
+            .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (user_patches, group_patches, creates) =
+        (times("PATCH /Users/{id}"), times("PATCH /Groups/{id}"), times("POST /Users"));
+    assert_eq!(user_patches.len(), 90, "one PATCH per updated user");
+    assert_eq!((creates.len(), group_patches.len()), (1, 1));
+    let last_user_patch = user_patches.iter().copied().fold(f64::MIN, f64::max);
+    assert!(creates[0] < group_patches[0], "the group waits for the joiner's account");
+    assert!(
+        group_patches[0] < last_user_patch,
+        "the group was sent at {} ms, after the users' updates ended at {last_user_patch} ms",
+        group_patches[0]
+    );
+    let mut expected: Vec<String> = with_joiner.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(h.group_members("team"), expected);
+
+    // A member disabled in the directory leaves the group in the same cycle.
+    let mut all = people("Staff Engineer", &["newbie"]);
+    all[0].locked = true;
+    h.write_ldif(&ldif(&all, &[("team", with_joiner.clone())]));
+    h.sync();
+    assert_eq!(h.user("p00").unwrap()["active"], false);
+    expected.retain(|u| u != "p00");
+    assert_eq!(h.group_members("team"), expected);
+}

@@ -27,6 +27,13 @@ impl Progress for Bars {
             }
         }
     }
+    fn add(&self, n: u64) {
+        if let Ok(g) = self.0.lock() {
+            if let Some(pb) = g.as_ref() {
+                pb.inc_length(n);
+            }
+        }
+    }
     fn finish(&self) {
         if let Ok(mut g) = self.0.lock() {
             if let Some(pb) = g.take() {

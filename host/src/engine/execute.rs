@@ -1,6 +1,6 @@
-//! Execute: send planned records to the connector in batches over the channel's threads and settle
-//! each batch as it comes back. Intent first: every record is marked in flight (dirty) in one committed
-//! transaction before any call, so a crash leaves it dirty and the next cycle resends it.
+//! Execute: settle each batch as it comes back from the connector ([`super::dispatch`] makes the calls).
+//! Intent first: every record is marked in flight (dirty) in one committed transaction before any call,
+//! so a crash leaves it dirty and the next cycle resends it.
 //!
 //! Results are bound to records by `source_id`, not by position: a connector may return them in any
 //! order, but a batch whose results omit, repeat or invent a record fails closed (every record of the
@@ -11,13 +11,11 @@ use super::{ChannelRuntime, CycleError, CycleOptions};
 use crate::audit::{Audit, AuditEvent};
 use crate::clock::{now_rfc3339, unix_now};
 use crate::state::{AttrHashes, CycleFigures, Owner, Row, State, Status, Table};
-use connector_abi::payload::{ErrorInfo, ErrorKind, Outcome, ProvisionRequest, Record, RecordResult};
-use connector_abi::CallError;
+use connector_abi::payload::{ErrorInfo, ErrorKind, Outcome, Record, RecordResult};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What to record when a record's call succeeds (the record itself travels in the request).
-struct Settlement {
+pub(super) struct Settlement {
     intent: Intent,
     status: Status,
     hash: String,
@@ -28,7 +26,7 @@ struct Settlement {
 }
 
 impl Settlement {
-    fn split(p: Planned) -> (Record, Settlement) {
+    pub(super) fn split(p: Planned) -> (Record, Settlement) {
         let s = Settlement {
             intent: p.intent,
             status: p.status,
@@ -42,7 +40,7 @@ impl Settlement {
     }
 }
 
-/// Sends and settles the records of one cycle phase.
+/// Sends and settles the records of a cycle.
 pub(crate) struct Executor<'a> {
     pub rt: &'a ChannelRuntime,
     pub audit: &'a Audit,
@@ -104,120 +102,7 @@ fn outcome_name(o: Outcome) -> &'static str {
     }
 }
 
-/// The least validity a lease must have left for a connector call to start under it; the call's
-/// deadline ends this long before the lease would lapse here.
-const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
-
 impl Executor<'_> {
-    /// Sends `planned` (rows: the phase's stored rows) and returns the rows as settled.
-    pub(super) fn send(
-        &self,
-        state: &mut State,
-        table: Table,
-        planned: Vec<Planned>,
-        rows: &HashMap<String, Row>,
-        figures: &mut CycleFigures,
-    ) -> Result<Vec<Row>, CycleError> {
-        if planned.is_empty() {
-            return Ok(Vec::new());
-        }
-        let channel = self.rt.name();
-        let in_flight: Vec<(String, Status)> = planned
-            .iter()
-            .map(|p| (p.record.source_id.clone(), rows.get(&p.record.source_id).map_or(p.status, |r| r.status)))
-            .collect();
-        state.mark_in_flight(table, channel, &in_flight)?;
-        let total = planned.len();
-        let batch_size = self.rt.ch.cfg.batch_size;
-        // Each call's deadline: the channel's `timeout_seconds`, and in failover and cluster modes no
-        // later than the lease stays valid here (set when the call starts, below).
-        let deadline_ms = self.rt.ch.cfg.timeout_seconds.saturating_mul(1000);
-        let lease = self.opts.lease;
-        let mut requests: Vec<ProvisionRequest> = Vec::with_capacity(total.div_ceil(batch_size));
-        let mut settlements: Vec<Vec<Settlement>> = Vec::with_capacity(requests.capacity());
-        for p in planned {
-            if requests.last().is_none_or(|r| r.records.len() == batch_size) {
-                requests.push(ProvisionRequest {
-                    v: 1,
-                    records: Vec::with_capacity(batch_size),
-                    deadline_ms: Some(deadline_ms),
-                });
-                settlements.push(Vec::with_capacity(batch_size));
-            }
-            let (record, s) = Settlement::split(p);
-            // Both vectors were just pushed to when empty or full, so `last_mut` is always `Some`.
-            if let (Some(r), Some(m)) = (requests.last_mut(), settlements.last_mut()) {
-                r.records.push(record);
-                m.push(s);
-            }
-        }
-        self.opts.progress.start(channel, if table == Table::Users { "users" } else { "groups" }, total as u64);
-        let next = AtomicUsize::new(0);
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<RecordResult>, CallError>)>();
-        let workers = self.rt.ch.cfg.threads.min(requests.len()).max(1);
-        let mut settled = Vec::with_capacity(total);
-        // Who holds each target account in the connection: a result naming an account another record
-        // holds is refused (the state's unique index is the backstop).
-        let mut owners = state.target_owners(table, channel)?;
-        std::thread::scope(|s| -> Result<(), CycleError> {
-            for _ in 0..workers {
-                let (tx, next, requests, instance, stop) =
-                    (tx.clone(), &next, &requests, &self.rt.instance, self.opts.stop);
-                let panicked = &self.rt.panicked;
-                s.spawn(move || loop {
-                    // A stop signal or a panicked instance: no new batch (the rest stay dirty).
-                    if stop.load(Ordering::SeqCst) || panicked.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(request) = requests.get(i) else { return };
-                    let result = match lease.map(|valid_for| valid_for()) {
-                        None => instance.provision(request).map(|r| r.results),
-                        // The lease is lost or about to lapse: no call (the records stay dirty).
-                        Some(None) => return,
-                        Some(Some(left)) if left < LEASE_MARGIN => return,
-                        Some(Some(left)) => {
-                            let ms = (left - LEASE_MARGIN).as_millis().min(u128::from(deadline_ms)) as u64;
-                            let mut call = request.clone();
-                            call.deadline_ms = Some(ms);
-                            instance.provision(&call).map(|r| r.results)
-                        }
-                    };
-                    if let Err(CallError::Panic(m)) = &result {
-                        // The ABI says to discard an instance that panicked.
-                        panicked.store(true, Ordering::SeqCst);
-                        tracing::error!(connection = %instance.library().descriptor().name, "the connector panicked ({m}); this instance is discarded and a fresh one opened");
-                    }
-                    if tx.send((i, result)).is_err() {
-                        return;
-                    }
-                });
-            }
-            drop(tx);
-            for (i, result) in rx {
-                let records = &requests[i].records;
-                let results = match result.map_err(|e| e.to_error_info()).and_then(|r| {
-                    bind_results(records, r).map_err(|why| {
-                        ErrorInfo::new(
-                            ErrorKind::Other,
-                            format!("the connector's results do not match the batch: {why}"),
-                        )
-                        .retryable()
-                    })
-                }) {
-                    Ok(r) => r,
-                    Err(info) => records.iter().map(|r| RecordResult::failed(r, info.clone())).collect(),
-                };
-                let results = self.refuse_taken_accounts(&mut owners, records, results);
-                settled.extend(self.settle(state, table, records, &settlements[i], results, rows, figures)?);
-                self.opts.progress.advance(records.len() as u64);
-            }
-            Ok(())
-        })?;
-        self.opts.progress.finish();
-        Ok(settled)
-    }
-
     /// Records refused records as failed without calling the connector (they stay dirty).
     pub(crate) fn refuse(
         &self,
@@ -245,7 +130,7 @@ impl Executor<'_> {
     /// A result (user or group) whose target object is held by another record of the connection becomes
     /// a `duplicate_identifier` failure, so two records never share one account or group (two source
     /// groups with one name, say); accepted objects are added to `owners`.
-    fn refuse_taken_accounts(
+    pub(super) fn refuse_taken_accounts(
         &self,
         owners: &mut HashMap<String, Owner>,
         records: &[Record],
@@ -284,7 +169,7 @@ impl Executor<'_> {
 
     /// Records one batch's results: rows, memberships (groups) and audit events.
     #[allow(clippy::too_many_arguments)]
-    fn settle(
+    pub(super) fn settle(
         &self,
         state: &mut State,
         table: Table,

@@ -75,8 +75,30 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
     out
 }
 
+/// The user rows a groups decision reads: the stored rows, overlaid with the rows this cycle settled.
+pub(crate) struct UserRows<'a> {
+    rows: &'a HashMap<String, Row>,
+    settled: Option<&'a HashMap<String, Row>>,
+}
+
+impl<'a> UserRows<'a> {
+    /// The rows as they are.
+    pub(crate) fn new(rows: &'a HashMap<String, Row>) -> Self {
+        UserRows { rows, settled: None }
+    }
+
+    /// `rows`, except those in `settled`.
+    pub(crate) fn with_settled(rows: &'a HashMap<String, Row>, settled: &'a HashMap<String, Row>) -> Self {
+        UserRows { rows, settled: Some(settled) }
+    }
+
+    fn get(&self, source_id: &str) -> Option<&'a Row> {
+        self.settled.and_then(|s| s.get(source_id)).or_else(|| self.rows.get(source_id))
+    }
+}
+
 /// The desired groups: members are only the users active and provisioned in `users`.
-fn desired_groups(expanded: &[ExpandedGroup], users: &HashMap<String, Row>) -> Vec<DesiredGroup> {
+fn desired_groups(expanded: &[ExpandedGroup], users: &UserRows<'_>) -> Vec<DesiredGroup> {
     let provisioned = |id: &String| users.get(id).is_some_and(|r| r.status == Status::Active && r.target_id.is_some());
     expanded
         .iter()
@@ -94,7 +116,7 @@ pub(crate) fn decide_groups(
     rt: &ChannelRuntime,
     expanded: &[ExpandedGroup],
     snap: &Snapshot,
-    users: &HashMap<String, Row>,
+    users: &UserRows<'_>,
     rows: &HashMap<String, Row>,
     memberships: &HashMap<String, Vec<String>>,
     now: i64,

@@ -11,6 +11,7 @@
 
 mod collect;
 pub mod diff;
+mod dispatch;
 mod execute;
 mod groups;
 mod guard;
@@ -204,7 +205,7 @@ fn cycle_body(
     let mut groups_counts = (0, 0);
     if let Some((rows, memberships, expanded)) = &groups_rows {
         let predicted = plan::predicted_users(&users, &planned);
-        let gp = groups::decide_groups(rt, expanded, &snap, &predicted, rows, memberships, now);
+        let gp = groups::decide_groups(rt, expanded, &snap, &groups::UserRows::new(&predicted), rows, memberships, now);
         let gone: HashSet<&str> = actions.iter().map(|a| a.source_id.as_str()).collect();
         actions.extend(guard::group_actions(&gp.planned, &gone));
         groups_counts = (active(rows), gp.desired);
@@ -215,41 +216,57 @@ fn cycle_body(
     guard::apply_to_users(&verdict, &mut planned, &actions);
 
     lap("collect_ms");
+    let mut held: Vec<HeldAction> = actions.into_iter().filter(|a| a.object_class == "user").collect();
+    let deprovisioned: HashSet<String> = held.iter().map(|a| a.source_id.clone()).collect();
+    // Users whose own deprovisioning is held or rejected stay in their groups.
+    let blocked: HashSet<String> = held.iter().filter(|a| verdict.blocks(a)).map(|a| a.source_id.clone()).collect();
+    // The groups' decision, on the users as this cycle settled them (or, for a plan, as it would).
+    let mut group_actions: Vec<HeldAction> = Vec::new();
+    let mut groups_deferred = 0;
+    let quiet = std::mem::take(&mut snap.quiet);
+    let mut decide = |users: &groups::UserRows<'_>| -> Option<(Vec<diff::Planned>, Vec<Row>)> {
+        let (rows, memberships, expanded) = groups_rows.as_ref()?;
+        let mut gp = groups::decide_groups(rt, expanded, &snap, users, rows, memberships, now);
+        groups_deferred += gp.deferred;
+        let deprovisioned: HashSet<&str> = deprovisioned.iter().map(String::as_str).collect();
+        let blocked: HashSet<&str> = blocked.iter().map(String::as_str).collect();
+        let actions = guard::group_actions(&gp.planned, &deprovisioned);
+        guard::apply_to_groups(&verdict, &mut gp.planned, &actions, &blocked);
+        group_actions.extend(actions);
+        Some((gp.planned, gp.quiet))
+    };
+    let halted;
+    let mut send_times = dispatch::SendTimes::default();
     if opts.dry_run {
         report.planned = planned.iter().map(|p| plan::view(rt, p)).collect();
         plan::predicted(&mut users, &planned);
+        halted = false;
+        if let Some((gp, _)) = decide(&groups::UserRows::new(&users)) {
+            report.planned.extend(gp.iter().map(|p| plan::view(rt, p)));
+        }
+        lap("decide_groups_ms");
     } else {
-        let quiet = std::mem::take(&mut snap.quiet);
         state.settle(Table::Users, channel, &quiet, now)?;
-        let mut settled = exec.refuse(state, Table::Users, refused, &users, &mut report.figures)?;
-        settled.extend(exec.send(state, Table::Users, planned, &users, &mut report.figures)?);
-        // The groups phase sees the users as this cycle settled them, without re-reading the state.
+        let settled = exec.refuse(state, Table::Users, refused, &users, &mut report.figures)?;
         for row in quiet.into_iter().chain(settled) {
             users.insert(row.source_id.clone(), row);
         }
+        // The groups phase starts once the users it depends on have settled, beside the rest.
+        let groups_phase = groups_rows.as_ref().map(|(rows, _, _)| dispatch::GroupsPhase {
+            rows,
+            decide: Box::new(|state: &mut State, users: &groups::UserRows<'_>| {
+                let (planned, quiet) = decide(users).unwrap_or_default();
+                state.settle(Table::Groups, channel, &quiet, now)?;
+                Ok(planned)
+            }),
+        });
+        let times = exec.send_cycle(state, planned, &users, groups_phase, &mut report.figures)?;
+        halted = opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst);
+        lap("send_ms");
+        send_times = times;
     }
-    let mut held: Vec<HeldAction> = actions.into_iter().filter(|a| a.object_class == "user").collect();
-    // A stop or a panicked instance skips the groups; the guard's verdict is still recorded below.
-    let halted = opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst);
-    if let (Some((rows, memberships, expanded)), false) = (&groups_rows, halted) {
-        lap("users_ms");
-        let mut gp = groups::decide_groups(rt, expanded, &snap, &users, rows, memberships, now);
-        report.deferred += gp.deferred;
-        let deprovisioned: HashSet<&str> = held.iter().map(|a| a.source_id.as_str()).collect();
-        // Users whose own deprovisioning is held or rejected stay in their groups.
-        let blocked: HashSet<&str> = held.iter().filter(|a| verdict.blocks(a)).map(|a| a.source_id.as_str()).collect();
-        let group_actions = guard::group_actions(&gp.planned, &deprovisioned);
-        guard::apply_to_groups(&verdict, &mut gp.planned, &group_actions, &blocked);
-        held.extend(group_actions);
-        lap("decide_groups_ms");
-        if opts.dry_run {
-            report.planned.extend(gp.planned.iter().map(|p| plan::view(rt, p)));
-        } else {
-            state.settle(Table::Groups, channel, &gp.quiet, now)?;
-            exec.send(state, Table::Groups, gp.planned, rows, &mut report.figures)?;
-        }
-        lap("groups_ms");
-    }
+    report.deferred += groups_deferred;
+    held.extend(group_actions);
     if !opts.dry_run {
         guard::record(state, audit, channel, cycle_id, &verdict, &held, now)?;
         // A held cycle keeps its change-detection token, so an incremental source proposes the same
@@ -265,6 +282,10 @@ fn cycle_body(
         report.guard = verdict.message;
     }
     lap("finish_ms");
+    if let Some(ms) = send_times.groups_started_ms {
+        phases.insert("groups_started_ms", ms);
+        phases.insert("decide_groups_ms", send_times.decide_groups_ms);
+    }
     report.phases_ms = phases;
     Ok(report)
 }

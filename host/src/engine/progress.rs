@@ -6,6 +6,8 @@ pub trait Progress: Sync {
     fn start(&self, channel: &str, phase: &str, total: u64);
     /// `n` more records are done.
     fn advance(&self, n: u64);
+    /// `n` more records joined the phase (the groups, once decided).
+    fn add(&self, _n: u64) {}
     /// The phase ended.
     fn finish(&self);
 }

@@ -1,0 +1,306 @@
+//! Dispatch: the connector calls of a cycle, in batches over the channel's threads, in two lanes.
+//!
+//! The users lane sends first the records the groups depend on, then the rest. A group names the
+//! users of the source that are active and provisioned, by their accounts: creates, reactivations and
+//! disables (of users the source still has) change that; a plain update changes neither the account
+//! nor whether it is active, and a user the source no longer has is in none of its groups whatever
+//! becomes of the account. The groups lane is decided and started as soon as the first records have
+//! settled, and runs beside the users' remaining records: in Slack users and groups have budgets of
+//! their own, so the slower of the two sets the pace instead of their sum.
+//!
+//! Every result, from either lane, is settled on the calling thread as it comes back, in the one
+//! state (see [`super::execute`]). A stop signal, a panicked instance or a lapsing lease ends both
+//! lanes after the calls in flight; when the first records cannot all settle, the groups are decided
+//! on what did (or skipped on a stop or panic), as the cycle did when the phases ran one after the other.
+
+use super::diff::{Intent, Planned};
+use super::execute::{bind_results, Executor, Settlement};
+use super::groups::UserRows;
+use super::CycleError;
+use crate::state::{CycleFigures, Owner, Row, State, Table};
+use connector_abi::payload::{ErrorInfo, ErrorKind, ProvisionRequest, RecordResult};
+use connector_abi::CallError;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The least validity a lease must have left for a connector call to start under it; the call's
+/// deadline ends this long before the lease would lapse here.
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
+/// Decides the groups from the users as settled so far and settles what needs no call; returns the
+/// group records to send.
+pub(super) type DecideGroups<'g> = Box<dyn FnOnce(&mut State, &UserRows<'_>) -> Result<Vec<Planned>, CycleError> + 'g>;
+
+/// A cycle's groups phase, decided once the users it depends on have settled.
+pub(super) struct GroupsPhase<'g> {
+    /// The groups' stored rows.
+    pub rows: &'g HashMap<String, Row>,
+    /// The decision (not called when a stop signal or a panicked instance ended the users lane first).
+    pub decide: DecideGroups<'g>,
+}
+
+/// When the groups phase started and how long deciding it took, milliseconds from the first call.
+#[derive(Debug, Default)]
+pub(super) struct SendTimes {
+    /// The groups were decided this long after the send began (`None`: no groups phase ran).
+    pub groups_started_ms: Option<u64>,
+    /// Deciding the groups took this long.
+    pub decide_groups_ms: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lane {
+    Users = 0,
+    Groups = 1,
+}
+
+enum Msg {
+    /// A batch's results (or why the call failed as a whole).
+    Batch(Lane, usize, Result<Vec<RecordResult>, CallError>),
+    /// A worker of the lane ended (sent on drop, so a worker that ends any way is counted).
+    Exited(Lane),
+}
+
+/// Sends `Exited` when a worker ends.
+struct ExitNotice(Lane, Sender<Msg>);
+
+impl Drop for ExitNotice {
+    fn drop(&mut self) {
+        let _ = self.1.send(Msg::Exited(self.0));
+    }
+}
+
+/// One lane's calls and what to record for each of their records.
+struct LaneData<'r> {
+    table: Table,
+    requests: Arc<Vec<ProvisionRequest>>,
+    settlements: Vec<Vec<Settlement>>,
+    rows: &'r HashMap<String, Row>,
+    /// Who holds each target object in the connection (see `refuse_taken_accounts`).
+    owners: HashMap<String, Owner>,
+    /// Workers still running.
+    live: usize,
+}
+
+/// Whether the groups' decision depends on how a user record of `intent` settles.
+fn groups_depend_on(intent: Intent) -> bool {
+    match intent {
+        Intent::Create | Intent::Reactivate | Intent::Disable => true,
+        // A plain update keeps the account and its activity; a user the source no longer has (delete,
+        // whatever the connection's Remove User Action makes of it) is a member of none of its groups.
+        Intent::Update | Intent::Delete => false,
+        Intent::GroupCreate | Intent::GroupUpdate | Intent::GroupDelete => false,
+    }
+}
+
+impl Executor<'_> {
+    /// Sends a cycle's user records and, once those the groups depend on have settled, its groups
+    /// beside the remaining user updates; settles every result as it comes back.
+    pub(super) fn send_cycle(
+        &self,
+        state: &mut State,
+        users: Vec<Planned>,
+        user_rows: &HashMap<String, Row>,
+        groups: Option<GroupsPhase<'_>>,
+        figures: &mut CycleFigures,
+    ) -> Result<SendTimes, CycleError> {
+        let started = Instant::now();
+        let mut times = SendTimes::default();
+        let channel = self.rt.name();
+        let batch_size = self.rt.ch.cfg.batch_size;
+        let threads = self.rt.ch.cfg.threads;
+        // The first records in batches of their own, so none waits on another record to settle.
+        let (first, updates): (Vec<Planned>, Vec<Planned>) =
+            users.into_iter().partition(|p| groups_depend_on(p.intent));
+        // The first records' batches come first in the users lane: indexes below this.
+        let first_total = first.len().div_ceil(batch_size);
+        let mut first_pending = first_total;
+        let total_users = (first.len() + updates.len()) as u64;
+        let mut lanes: [Option<LaneData<'_>>; 2] = [None, None];
+        if total_users > 0 {
+            lanes[0] = Some(self.lane(state, Table::Users, vec![first, updates], user_rows)?);
+        }
+        self.opts.progress.start(channel, "sync", total_users);
+        let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+        let mut groups = groups;
+        // Users settled this cycle, for the groups' decision.
+        let mut settled_users: HashMap<String, Row> = HashMap::new();
+        let outcome = std::thread::scope(|s| -> Result<(), CycleError> {
+            // The sender that starts the groups lane; dropped once it has (or will not), so the loop
+            // below ends when the last worker does.
+            let mut starter = Some(tx);
+            if let (Some(lane), Some(tx)) = (lanes[0].as_mut(), starter.as_ref()) {
+                lane.live = self.spawn(s, Lane::Users, &lane.requests, threads, tx);
+            }
+            loop {
+                let users_done = lanes[0].as_ref().is_none_or(|l| l.live == 0);
+                if starter.is_some() && (first_pending == 0 || users_done) {
+                    let halted = self.opts.stop.load(Ordering::SeqCst) || self.rt.panicked.load(Ordering::SeqCst);
+                    if let Some(g) = groups.take().filter(|_| !halted) {
+                        let t = Instant::now();
+                        times.groups_started_ms = Some(started.elapsed().as_millis() as u64);
+                        let view = UserRows::with_settled(user_rows, &settled_users);
+                        let planned = (g.decide)(state, &view)?;
+                        times.decide_groups_ms = t.elapsed().as_millis() as u64;
+                        if !planned.is_empty() {
+                            self.opts.progress.add(planned.len() as u64);
+                            let mut lane = self.lane(state, Table::Groups, vec![planned], g.rows)?;
+                            if let Some(tx) = starter.as_ref() {
+                                lane.live = self.spawn(s, Lane::Groups, &lane.requests, threads, tx);
+                            }
+                            lanes[1] = Some(lane);
+                        }
+                    }
+                    starter = None;
+                }
+                let Ok(msg) = rx.recv() else { break };
+                match msg {
+                    Msg::Exited(l) => {
+                        if let Some(lane) = lanes[l as usize].as_mut() {
+                            lane.live = lane.live.saturating_sub(1);
+                        }
+                    }
+                    Msg::Batch(l, i, result) => {
+                        let Some(lane) = lanes[l as usize].as_mut() else { continue };
+                        let rows = self.settle_batch(state, lane, i, result, figures)?;
+                        if l == Lane::Users {
+                            if i < first_total {
+                                first_pending = first_pending.saturating_sub(1);
+                            }
+                            settled_users.extend(rows.into_iter().map(|r| (r.source_id.clone(), r)));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        self.opts.progress.finish();
+        outcome?;
+        Ok(times)
+    }
+
+    /// Marks a lane's records in flight and puts them in batches (each group of `parts` in batches of
+    /// its own, in order).
+    fn lane<'r>(
+        &self,
+        state: &mut State,
+        table: Table,
+        parts: Vec<Vec<Planned>>,
+        rows: &'r HashMap<String, Row>,
+    ) -> Result<LaneData<'r>, CycleError> {
+        let channel = self.rt.name();
+        let in_flight: Vec<(String, crate::state::Status)> = parts
+            .iter()
+            .flatten()
+            .map(|p| (p.record.source_id.clone(), rows.get(&p.record.source_id).map_or(p.status, |r| r.status)))
+            .collect();
+        state.mark_in_flight(table, channel, &in_flight)?;
+        let batch_size = self.rt.ch.cfg.batch_size;
+        // Each call's deadline: the channel's `timeout_seconds` (in failover and cluster modes, no later
+        // than the lease stays valid here: set when the call starts).
+        let deadline_ms = self.rt.ch.cfg.timeout_seconds.saturating_mul(1000);
+        let mut requests = Vec::new();
+        let mut settlements = Vec::new();
+        for part in parts {
+            let mut part = part.into_iter().peekable();
+            while part.peek().is_some() {
+                let mut records = Vec::with_capacity(batch_size);
+                let mut batch = Vec::with_capacity(batch_size);
+                for p in part.by_ref().take(batch_size) {
+                    let (record, s) = Settlement::split(p);
+                    records.push(record);
+                    batch.push(s);
+                }
+                requests.push(ProvisionRequest { v: 1, records, deadline_ms: Some(deadline_ms) });
+                settlements.push(batch);
+            }
+        }
+        Ok(LaneData {
+            table,
+            requests: Arc::new(requests),
+            settlements,
+            rows,
+            owners: state.target_owners(table, channel)?,
+            live: 0,
+        })
+    }
+
+    /// Starts up to `threads` workers taking the lane's batches in order; returns how many started.
+    fn spawn<'scope>(
+        &'scope self,
+        s: &'scope std::thread::Scope<'scope, '_>,
+        lane: Lane,
+        requests: &Arc<Vec<ProvisionRequest>>,
+        threads: usize,
+        tx: &Sender<Msg>,
+    ) -> usize {
+        let workers = threads.min(requests.len()).max(1);
+        let next = Arc::new(AtomicUsize::new(0));
+        let deadline_ms = self.rt.ch.cfg.timeout_seconds.saturating_mul(1000);
+        for _ in 0..workers {
+            let (tx, next, requests) = (tx.clone(), Arc::clone(&next), Arc::clone(requests));
+            let (instance, stop, panicked, lease) =
+                (&self.rt.instance, self.opts.stop, &self.rt.panicked, self.opts.lease);
+            s.spawn(move || {
+                let _notice = ExitNotice(lane, tx.clone());
+                loop {
+                    // A stop signal or a panicked instance: no new batch (the rest stay dirty).
+                    if stop.load(Ordering::SeqCst) || panicked.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(request) = requests.get(i) else { return };
+                    let result = match lease.map(|valid_for| valid_for()) {
+                        None => instance.provision(request).map(|r| r.results),
+                        // The lease is lost or about to lapse: no call (the records stay dirty).
+                        Some(None) => return,
+                        Some(Some(left)) if left < LEASE_MARGIN => return,
+                        Some(Some(left)) => {
+                            let ms = (left - LEASE_MARGIN).as_millis().min(u128::from(deadline_ms)) as u64;
+                            let mut call = request.clone();
+                            call.deadline_ms = Some(ms);
+                            instance.provision(&call).map(|r| r.results)
+                        }
+                    };
+                    if let Err(CallError::Panic(m)) = &result {
+                        // The ABI says to discard an instance that panicked.
+                        panicked.store(true, Ordering::SeqCst);
+                        tracing::error!(connection = %instance.library().descriptor().name, "the connector panicked ({m}); this instance is discarded and a fresh one opened");
+                    }
+                    if tx.send(Msg::Batch(lane, i, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        workers
+    }
+
+    /// Binds and settles one batch's results; returns the rows as settled.
+    fn settle_batch(
+        &self,
+        state: &mut State,
+        lane: &mut LaneData<'_>,
+        i: usize,
+        result: Result<Vec<RecordResult>, CallError>,
+        figures: &mut CycleFigures,
+    ) -> Result<Vec<Row>, CycleError> {
+        let records = &lane.requests[i].records;
+        let results = match result.map_err(|e| e.to_error_info()).and_then(|r| {
+            bind_results(records, r).map_err(|why| {
+                ErrorInfo::new(ErrorKind::Other, format!("the connector's results do not match the batch: {why}"))
+                    .retryable()
+            })
+        }) {
+            Ok(r) => r,
+            Err(info) => records.iter().map(|r| RecordResult::failed(r, info.clone())).collect(),
+        };
+        let results = self.refuse_taken_accounts(&mut lane.owners, records, results);
+        let rows = self.settle(state, lane.table, records, &lane.settlements[i], results, lane.rows, figures)?;
+        self.opts.progress.advance(records.len() as u64);
+        Ok(rows)
+    }
+}
