@@ -18,8 +18,13 @@ impl Bucket {
         Bucket { capacity: burst, per_sec: per_minute / 60.0, tokens: burst, last: now }
     }
 
+    /// Requests are admitted by arrival time, and one that arrived earlier may be admitted after a later
+    /// one: time never runs backwards here (it would count the same interval twice).
     fn refill(&mut self, now: Instant, scale: f64) {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64() * scale;
+        if now <= self.last {
+            return;
+        }
+        let dt = now.duration_since(self.last).as_secs_f64() * scale;
         self.tokens = (self.tokens + dt * self.per_sec).min(self.capacity);
         self.last = now;
     }

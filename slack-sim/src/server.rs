@@ -184,6 +184,8 @@ async fn dispatch(
     body: &Bytes,
     bucket: Option<&'static str>,
 ) -> Response {
+    // Slack's limiter sees a request when it arrives, not when the org's data is free to serve it.
+    let now = Instant::now();
     let version = match segs.first() {
         Some(&"v1") => Version::V1,
         Some(&"v2") => Version::V2,
@@ -225,14 +227,17 @@ async fn dispatch(
             if version == Version::V2 && app.cfg.v2_observed_auth_errors { Code::UnsupportedVersion } else { code };
         return error_response(&code.into(), auth_env, None);
     }
-    {
+    // Off the async workers: a page being rendered holds the store, and the requests behind this one
+    // must still arrive at the limiter when they are sent.
+    let (free, v2_enabled) = tokio::task::block_in_place(|| {
         let store = lock(&app.store);
-        if store.settings.plan == "free" {
-            return error_response(&Code::PlusTeamsOnly.into(), env, None);
-        }
-        if version == Version::V2 && !store.settings.v2_enabled {
-            return error_response(&Code::UnsupportedVersion.into(), Envelope::V1, None);
-        }
+        (store.settings.plan == "free", store.settings.v2_enabled)
+    });
+    if free {
+        return error_response(&Code::PlusTeamsOnly.into(), env, None);
+    }
+    if version == Version::V2 && !v2_enabled {
+        return error_response(&Code::UnsupportedVersion.into(), Envelope::V1, None);
     }
     // Routes that exist at all.
     let known = match (resource, version) {
@@ -250,7 +255,6 @@ async fn dispatch(
         return error_response(&code.into(), env, None);
     }
     let write = *method != Method::GET;
-    let now = Instant::now();
     if let Err(retry) = lock(&app.limiter).admit(write, bucket, now) {
         return error_response(&Code::TooManyRequests.into(), Envelope::V1, Some(retry));
     }

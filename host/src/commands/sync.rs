@@ -191,16 +191,18 @@ pub fn cycle_all_leased(
     };
     let live: Mutex<Vec<Arc<Instance>>> = Mutex::new(rts.iter().map(|rt| Arc::clone(&rt.instance)).collect());
     let done = AtomicBool::new(false);
-    /// Sets `done` however the cycles end (a panic included), so the stop watcher always returns.
-    struct Done<'a>(&'a AtomicBool);
+    /// Sets `done` however the cycles end (a panic included) and wakes the stop watcher, so it returns
+    /// at once.
+    struct Done<'a>(&'a AtomicBool, std::thread::Thread);
     impl Drop for Done<'_> {
         fn drop(&mut self) {
             self.0.store(true, Ordering::SeqCst);
+            self.1.unpark();
         }
     }
     std::thread::scope(|s| {
-        s.spawn(|| stop_watch(stop, signal, &done, &live));
-        let _done = Done(&done);
+        let watcher = s.spawn(|| stop_watch(stop, signal, &done, &live));
+        let _done = Done(&done, watcher.thread().clone());
         cycles(rts, state, audit, compiled, &opts, &live)
     })
 }
@@ -209,7 +211,8 @@ pub fn cycle_all_leased(
 /// is stopping (`signal`), ends it if they do not return within [`STOP_GRACE`].
 fn stop_watch(stop: &AtomicBool, signal: &AtomicBool, done: &AtomicBool, live: &Mutex<Vec<Arc<Instance>>>) {
     while !done.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) && !signal.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(50));
+        // Woken when the cycles end; the signal flags are polled.
+        std::thread::park_timeout(Duration::from_millis(50));
     }
     if done.load(Ordering::SeqCst) {
         return;

@@ -1,9 +1,11 @@
 //! The provisioning cycle of one channel, by phase:
 //!
 //! 1. [`collect`]: read the source and decide per user against the state ([`diff`]);
-//! 2. [`execute`]: send the user records in batches (intent recorded first) and settle the results;
-//! 3. [`groups`]: decide the groups with the users' target ids as settled, then execute them;
-//! 4. audit and figures. `plan` runs the same decisions without sending or writing ([`plan`]).
+//! 2. [`dispatch`]: send the user records in batches, those the groups depend on (creates,
+//!    reactivations, disables) first; as soon as they have settled, decide the groups ([`groups`]) with
+//!    the users' target ids as settled and send them beside the remaining user records; [`execute`]
+//!    settles every batch as it comes back (intent recorded first);
+//! 3. audit and figures. `plan` runs the same decisions without sending or writing ([`plan`]).
 //!
 //! Between deciding and sending, two checks stand: [`identity`] refuses records that would share an
 //! account with another record of the connection, and [`guard`] holds deprovisioning actions above the
@@ -108,8 +110,9 @@ pub struct CycleReport {
     pub ids_checked: u64,
     /// Wall time.
     pub duration_ms: u128,
-    /// Where the cycle's time went: reading and deciding (`collect_ms`), the users phase (`users_ms`),
-    /// deciding the groups (`decide_groups_ms`) and the groups phase (`groups_ms`), milliseconds.
+    /// Where the cycle's time went, milliseconds: reading and deciding (`collect_ms`), sending users and
+    /// groups (`send_ms`), within it when the groups were decided (`groups_started_ms`, from the start
+    /// of the send) and how long that took (`decide_groups_ms`), and recording the cycle (`finish_ms`).
     pub phases_ms: BTreeMap<&'static str, u64>,
     /// For `plan`: what would be sent.
     pub planned: Vec<PlannedView>,

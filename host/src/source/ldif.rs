@@ -19,14 +19,29 @@ impl LdifSource {
 }
 
 /// Parses LDIF text into entries, calling `f` for each; errors name the line.
-pub fn parse(text: &str, path: &str, mut f: impl FnMut(Entry) -> Result<(), SourceError>) -> Result<u64, SourceError> {
+pub fn parse(text: &str, path: &str, f: impl FnMut(Entry) -> Result<(), SourceError>) -> Result<u64, SourceError> {
+    parse_some(text, path, |_, _| true, f)
+}
+
+/// [`parse`], building only the entries `want` accepts, asked with the entry's position in the file
+/// (from 0) and its DN: the others are passed over to their blank line without being parsed (nor
+/// checked: a caller that skips an entry here parses it in another pass). Returns the entries seen.
+fn parse_some(
+    text: &str,
+    path: &str,
+    mut want: impl FnMut(u64, &str) -> bool,
+    mut f: impl FnMut(Entry) -> Result<(), SourceError>,
+) -> Result<u64, SourceError> {
     let mut current: Option<Entry> = None;
     let mut logical: Option<(usize, String)> = None;
     let mut count = 0u64;
+    let mut started = 0u64;
+    let mut skipping = false;
     let syntax = |line: usize, message: String| SourceError::Syntax { path: path.to_owned(), line, message };
-    let flush_line = |current: &mut Option<Entry>, (line, l): (usize, String)| -> Result<(), SourceError> {
+    // Whether the line started an entry.
+    let flush_line = |current: &mut Option<Entry>, (line, l): (usize, String)| -> Result<bool, SourceError> {
         if l.starts_with('#') {
-            return Ok(());
+            return Ok(false);
         }
         let Some(colon) = l.find(':') else {
             return Err(syntax(
@@ -55,10 +70,10 @@ pub fn parse(text: &str, path: &str, mut f: impl FnMut(Entry) -> Result<(), Sour
                 return Err(syntax(line, "a new `dn:` without a blank line between entries".into()));
             }
             *current = Some(Entry::new(value));
-            return Ok(());
+            return Ok(true);
         }
         if name.eq_ignore_ascii_case("version") && current.is_none() {
-            return Ok(());
+            return Ok(false);
         }
         if name.eq_ignore_ascii_case("changetype") {
             return Err(syntax(line, "change records are not supported: export content records".into()));
@@ -67,11 +82,30 @@ pub fn parse(text: &str, path: &str, mut f: impl FnMut(Entry) -> Result<(), Sour
             Some(e) => e.push(name, value),
             None => return Err(syntax(line, format!("`{name}` before any `dn:`"))),
         }
+        Ok(false)
+    };
+    // Flushes a logical line; an entry it starts that `want` refuses is dropped and passed over.
+    let mut flush = |current: &mut Option<Entry>, l: (usize, String), skipping: &mut bool| -> Result<(), SourceError> {
+        if flush_line(current, l)? {
+            let at = started;
+            started += 1;
+            if current.as_ref().is_some_and(|e| !want(at, &e.dn)) {
+                *current = None;
+                *skipping = true;
+            }
+        }
         Ok(())
     };
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if skipping {
+            if raw.trim().is_empty() {
+                skipping = false;
+                count += 1;
+            }
+            continue;
+        }
         if let Some(cont) = raw.strip_prefix(' ') {
             match logical.as_mut() {
                 Some((_, l)) => {
@@ -82,7 +116,15 @@ pub fn parse(text: &str, path: &str, mut f: impl FnMut(Entry) -> Result<(), Sour
             }
         }
         if let Some(l) = logical.take() {
-            flush_line(&mut current, l)?;
+            flush(&mut current, l, &mut skipping)?;
+            if skipping {
+                // The refused entry's first attribute line (if this is not its end) is passed over too.
+                if raw.trim().is_empty() {
+                    skipping = false;
+                    count += 1;
+                }
+                continue;
+            }
         }
         if raw.trim().is_empty() {
             if let Some(e) = current.take() {
@@ -94,7 +136,10 @@ pub fn parse(text: &str, path: &str, mut f: impl FnMut(Entry) -> Result<(), Sour
         logical = Some((line_no, raw.to_owned()));
     }
     if let Some(l) = logical.take() {
-        flush_line(&mut current, l)?;
+        flush(&mut current, l, &mut skipping)?;
+    }
+    if skipping {
+        count += 1;
     }
     if let Some(e) = current.take() {
         count += 1;
@@ -108,37 +153,125 @@ impl Source for LdifSource {
         let path = self.path.display().to_string();
         let text = std::fs::read_to_string(&self.path)
             .map_err(|e| SourceError::Io { path: path.clone(), message: e.to_string() })?;
-        deliver(&text, &path, request, sink, |t, p, f| parse(t, p, f))
+        deliver(&text, &path, request, sink)
     }
 }
 
-/// Sends groups first, then users, from a parsed file (two passes over the text).
-pub(crate) fn deliver<P>(
-    text: &str,
-    path: &str,
-    request: &ReadRequest,
-    sink: &mut dyn Sink,
-    parse: P,
-) -> Result<ReadOutcome, SourceError>
-where
-    P: Fn(&str, &str, &mut dyn FnMut(Entry) -> Result<(), SourceError>) -> Result<u64, SourceError>,
-{
+/// Sends groups first, then users, from the file's text in two passes: the first builds only the
+/// entries under the groups' base DN, the second every entry the first did not take as a group (each
+/// entry is parsed, and checked, once).
+fn deliver(text: &str, path: &str, request: &ReadRequest, sink: &mut dyn Sink) -> Result<ReadOutcome, SourceError> {
     // memberOf-derived groups have no group entries to read.
     let groups = request.groups.as_ref().filter(|g| g.member_of_attribute.is_none());
+    let mut taken: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut read = 0;
     if let Some(g) = groups {
-        read += parse(text, path, &mut |e| {
-            if under(&e.dn, &g.base_dn) && g.matcher.matches(&e) {
-                sink.entry(Kind::Group, e)?;
-            }
-            Ok(())
-        })?;
+        // The position of the entry being built (entries end before the next one starts).
+        let at = std::cell::Cell::new(0u64);
+        read += parse_some(
+            text,
+            path,
+            |i, dn| {
+                at.set(i);
+                under(dn, &g.base_dn)
+            },
+            |e| {
+                if g.matcher.matches(&e) {
+                    taken.insert(at.get());
+                    sink.entry(Kind::Group, e)?;
+                }
+                Ok(())
+            },
+        )?;
     }
-    read += parse(text, path, &mut |e| {
-        if groups.is_some_and(|g| g.matcher.matches(&e)) {
-            return Ok(());
-        }
-        sink.entry(Kind::User, e)
-    })?;
+    read += parse_some(
+        text,
+        path,
+        |i, _| !taken.contains(&i),
+        |e| {
+            if groups.is_some_and(|g| g.matcher.matches(&e)) {
+                return Ok(());
+            }
+            sink.entry(Kind::User, e)
+        },
+    )?;
     Ok(ReadOutcome { entries_read: read, ..Default::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Location;
+    use crate::source::GroupRead;
+
+    struct Got(Vec<(Kind, String)>);
+
+    impl Sink for Got {
+        fn entry(&mut self, kind: Kind, e: Entry) -> Result<(), SourceError> {
+            self.0.push((kind, e.dn));
+            Ok(())
+        }
+    }
+
+    fn request(groups: bool) -> ReadRequest {
+        ReadRequest {
+            location: Location { base_dn: String::new(), filter: None, group_dn: None, nested: false },
+            id_attribute: "uid".into(),
+            groups: groups.then(|| GroupRead {
+                base_dn: "ou=Groups,dc=x".into(),
+                filter: "(objectClass=groupOfNames)".into(),
+                matcher: crate::ldapfilter::parse("(objectClass=groupOfNames)").unwrap(),
+                member_attribute: "member".into(),
+                member_of_attribute: None,
+                name_attributes: vec![],
+            }),
+            attributes: vec![],
+            since: None,
+        }
+    }
+
+    const TEXT: &str = "version: 1\n\n\
+        dn: uid=a,ou=People,dc=x\nobjectClass: person\nuid: a\n\n\
+        # a comment between entries\n\
+        dn: cn=team,ou=Groups,dc=x\nobjectClass: groupOfNames\nmember: uid=a,ou=People,dc=x\n\n\
+        dn:: Y249bm90LWEtZ3JvdXAsb3U9R3JvdXBzLGRjPXg=\nobjectClass: person\nuid: ng\n\n\
+        dn: cn=stray,ou=Elsewhere,dc=x\nobjectClass: groupOfNames\n\n\
+        dn: cn=folded,ou=Gro\n ups,dc=x\nobjectClass: groupOfNames\nmember: uid=a,ou=Peo\n ple,dc=x\n\n\
+        dn: uid=b,ou=People,dc=x\nuid: b";
+
+    #[test]
+    fn groups_first_then_every_other_entry_each_built_once() {
+        let mut got = Got(vec![]);
+        let out = deliver(TEXT, "t.ldif", &request(true), &mut got).unwrap();
+        let got: Vec<(Kind, &str)> = got.0.iter().map(|(k, d)| (*k, d.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (Kind::Group, "cn=team,ou=Groups,dc=x"),
+                (Kind::Group, "cn=folded,ou=Groups,dc=x"),
+                (Kind::User, "uid=a,ou=People,dc=x"),
+                // Under the groups' base DN but not a group (base64 DN): a user candidate.
+                (Kind::User, "cn=not-a-group,ou=Groups,dc=x"),
+                (Kind::User, "uid=b,ou=People,dc=x"),
+            ]
+        );
+        // Six entries, seen by each pass.
+        assert_eq!(out.entries_read, 12);
+        let mut got = Got(vec![]);
+        deliver(TEXT, "t.ldif", &request(false), &mut got).unwrap();
+        assert_eq!(got.0.len(), 6, "without groups every entry is a user candidate");
+    }
+
+    #[test]
+    fn errors_in_entries_either_pass_passes_over_are_still_found() {
+        for (bad, line) in [
+            // In a group (built by the first pass, passed over by the second).
+            (TEXT.replace("member: uid=a,ou=People,dc=x\n", "member uid=a\n"), 10),
+            // In a user (passed over by the first pass).
+            (TEXT.replace("uid: ng\n", "uid:: %%%\n"), 14),
+        ] {
+            let e = deliver(&bad, "t.ldif", &request(true), &mut Got(vec![])).unwrap_err();
+            assert!(matches!(e, SourceError::Syntax { line: l, .. } if l == line), "{e:?}");
+        }
+    }
 }
