@@ -537,3 +537,22 @@ fn two_source_groups_with_one_name_never_share_a_slack_group() {
     let b = h.audit().into_iter().rev().find(|e| e["source_id"] == "group-B").unwrap();
     assert!(b["non_success_cause"].as_str().unwrap_or("").contains("duplicate_identifier"), "{b}");
 }
+
+/// The audit log cannot be written mid-cycle (a full disk): the cycle fails, and the batches not yet
+/// sent are not sent (nothing reaches Slack that the state and the audit log do not record).
+#[test]
+fn an_audit_write_failure_stops_the_sends() {
+    let h = Host::new(slack_sim::SimConfig { rate_limits: false, ..slack_sim::SimConfig::default() });
+    h.write_config("", "");
+    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    assert!(cfg.contains("\"audit.jsonl\""), "{cfg}");
+    std::fs::write(h.path("provisioner.toml"), cfg.replace("\"audit.jsonl\"", "\"/dev/full\"")).unwrap();
+    let people: Vec<Person> = (0..200).map(|i| person(&format!("u{i:03}"))).collect();
+    h.write_ldif(&ldif(&people, &[]));
+    let out = h.run(&["sync", "--once"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let created = h.stats()["by_endpoint"]["POST /Users"].as_u64().unwrap_or(0);
+    // Batches of 10 on one thread: the first batch's audit write fails; at most the call already in
+    // flight follows it.
+    assert!(created <= 20, "{created} users were created after the audit log failed");
+}

@@ -185,7 +185,7 @@ async fn dispatch(
     bucket: Option<&'static str>,
 ) -> Response {
     // Slack's limiter sees a request when it arrives, not when the org's data is free to serve it.
-    let now = Instant::now();
+    let arrived = Instant::now();
     let version = match segs.first() {
         Some(&"v1") => Version::V1,
         Some(&"v2") => Version::V2,
@@ -255,9 +255,11 @@ async fn dispatch(
         return error_response(&code.into(), env, None);
     }
     let write = *method != Method::GET;
-    if let Err(retry) = lock(&app.limiter).admit(write, bucket, now) {
+    if let Err(retry) = lock(&app.limiter).admit(write, bucket, arrived) {
         return error_response(&Code::TooManyRequests.into(), Envelope::V1, Some(retry));
     }
+    // Resource locks and the org's data see the time the request is served.
+    let now = Instant::now();
     let hold = app.cfg.scaled(app.cfg.lock_hold_ms);
     if let (true, Some(id)) = (write, id) {
         let key = format!("{resource}/{id}");
@@ -280,6 +282,7 @@ async fn dispatch(
     // queueing behind a render and reaching the limiter all at once.
     let reply: Reply = tokio::task::block_in_place(|| {
         let mut store = lock(&app.store);
+        let now = Instant::now();
         let body = parsed.as_ref().unwrap_or(&Value::Null);
         match (resource, method.as_str(), id) {
             ("Schemas", _, None) if version == Version::V2 => Ok((200, Some(discovery::all_schemas()))),

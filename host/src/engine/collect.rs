@@ -250,14 +250,18 @@ pub(crate) fn collect(
     }
     // Incremental reads: the presence pass gives every (id, DN) still in the location; unchanged users
     // also resolve group member DNs, and a group DN location still applies.
+    // Users outside a group DN location resolve no member DN, as in a full read: they are in none of
+    // the channel's groups.
     let present_ids: Option<HashSet<String>> = outcome.present_users.as_ref().map(|p| {
+        let mut ids = HashSet::new();
         for (id, dn) in p {
-            c.dn_to_id.entry(norm_dn(dn)).or_insert_with(|| id.clone());
+            let dn = norm_dn(dn);
+            if c.location_members.as_ref().is_none_or(|m| m.contains(&dn)) {
+                ids.insert(id.clone());
+                c.dn_to_id.entry(dn).or_insert_with(|| id.clone());
+            }
         }
-        p.iter()
-            .filter(|(_, dn)| c.location_members.as_ref().is_none_or(|m| m.contains(&norm_dn(dn))))
-            .map(|(id, _)| id.clone())
-            .collect()
+        ids
     });
     let present = |id: &str| c.seen.contains(id) || present_ids.as_ref().is_some_and(|p| p.contains(id));
     let users_read = present_ids.as_ref().map_or(0, HashSet::len).max(c.seen.len()) as u64;

@@ -112,23 +112,33 @@ impl Executor<'_> {
         let channel = self.rt.name();
         let batch_size = self.rt.ch.cfg.batch_size;
         let threads = self.rt.ch.cfg.threads;
+        // Users the source no longer has: in no group, whether or not their removal has settled.
+        let leaving: std::collections::HashSet<String> =
+            users.iter().filter(|p| p.intent == Intent::Delete).map(|p| p.record.source_id.clone()).collect();
         // The first records in batches of their own, so none waits on another record to settle.
         let (first, updates): (Vec<Planned>, Vec<Planned>) =
             users.into_iter().partition(|p| groups_depend_on(p.intent));
         // The first records' batches come first in the users lane: indexes below this.
         let first_total = first.len().div_ceil(batch_size);
+        let updates_ids: std::collections::HashSet<String> =
+            updates.iter().filter(|p| p.intent == Intent::Update).map(|p| p.record.source_id.clone()).collect();
         let mut first_pending = first_total;
         let total_users = (first.len() + updates.len()) as u64;
         let mut lanes: [Option<LaneData<'_>>; 2] = [None, None];
         if total_users > 0 {
             lanes[0] = Some(self.lane(state, Table::Users, vec![first, updates], user_rows)?);
         }
-        self.opts.progress.start(channel, "sync", total_users);
+        if total_users > 0 {
+            self.opts.progress.start(channel, "sync", total_users);
+        }
         let (tx, rx) = std::sync::mpsc::channel::<Msg>();
         let mut groups = groups;
         // Users settled this cycle, for the groups' decision.
         let mut settled_users: HashMap<String, Row> = HashMap::new();
         let outcome = std::thread::scope(|s| -> Result<(), CycleError> {
+            // Owned here: when the loop below returns early (a state or audit error), the receiver is
+            // dropped, so each worker stops after its call in flight instead of sending the rest.
+            let rx = rx;
             // The sender that starts the groups lane; dropped once it has (or will not), so the loop
             // below ends when the last worker does.
             let mut starter = Some(tx);
@@ -142,10 +152,13 @@ impl Executor<'_> {
                     if let Some(g) = groups.take().filter(|_| !halted) {
                         let t = Instant::now();
                         times.groups_started_ms = Some(started.elapsed().as_millis() as u64);
-                        let view = UserRows::with_settled(user_rows, &settled_users);
+                        let view = UserRows::with_settled(user_rows, &settled_users, &leaving);
                         let planned = (g.decide)(state, &view)?;
                         times.decide_groups_ms = t.elapsed().as_millis() as u64;
                         if !planned.is_empty() {
+                            if total_users == 0 {
+                                self.opts.progress.start(channel, "sync", 0);
+                            }
                             self.opts.progress.add(planned.len() as u64);
                             let mut lane = self.lane(state, Table::Groups, vec![planned], g.rows)?;
                             if let Some(tx) = starter.as_ref() {
@@ -179,6 +192,20 @@ impl Executor<'_> {
         });
         self.opts.progress.finish();
         outcome?;
+        // A plain update can come back with a new account (the old one was gone and the connector matched
+        // or created another): groups sent beside it named the old one, and fail or miss it until
+        // their next change. Said here; the user's row has the new account for the next cycle.
+        let moved = settled_users
+            .values()
+            .filter(|r| {
+                updates_ids.contains(&r.source_id)
+                    && r.target_id.is_some()
+                    && user_rows.get(&r.source_id).is_some_and(|o| o.target_id != r.target_id)
+            })
+            .count();
+        if moved > 0 && times.groups_started_ms.is_some() {
+            tracing::warn!(channel, users = moved, "users whose account was replaced during this cycle may be missing from groups sent beside them until those groups change again");
+        }
         Ok(times)
     }
 

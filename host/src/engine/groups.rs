@@ -75,31 +75,44 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
     out
 }
 
-/// The user rows a groups decision reads: the stored rows, overlaid with the rows this cycle settled.
+/// The user rows a groups decision reads: the stored rows, overlaid with the rows this cycle settled,
+/// and the users this cycle removes (the source no longer has them), who are in no group whether or not
+/// their removal has settled yet.
 pub(crate) struct UserRows<'a> {
     rows: &'a HashMap<String, Row>,
     settled: Option<&'a HashMap<String, Row>>,
+    leaving: Option<&'a HashSet<String>>,
 }
 
 impl<'a> UserRows<'a> {
     /// The rows as they are.
     pub(crate) fn new(rows: &'a HashMap<String, Row>) -> Self {
-        UserRows { rows, settled: None }
+        UserRows { rows, settled: None, leaving: None }
     }
 
-    /// `rows`, except those in `settled`.
-    pub(crate) fn with_settled(rows: &'a HashMap<String, Row>, settled: &'a HashMap<String, Row>) -> Self {
-        UserRows { rows, settled: Some(settled) }
+    /// `rows`, except those in `settled`; the users in `leaving` are members of no group.
+    pub(crate) fn with_settled(
+        rows: &'a HashMap<String, Row>,
+        settled: &'a HashMap<String, Row>,
+        leaving: &'a HashSet<String>,
+    ) -> Self {
+        UserRows { rows, settled: Some(settled), leaving: Some(leaving) }
     }
 
     fn get(&self, source_id: &str) -> Option<&'a Row> {
         self.settled.and_then(|s| s.get(source_id)).or_else(|| self.rows.get(source_id))
     }
+
+    /// Whether the user can be named in a group: active and provisioned, and not leaving.
+    fn member(&self, source_id: &str) -> bool {
+        !self.leaving.is_some_and(|l| l.contains(source_id))
+            && self.get(source_id).is_some_and(|r| r.status == Status::Active && r.target_id.is_some())
+    }
 }
 
 /// The desired groups: members are only the users active and provisioned in `users`.
 fn desired_groups(expanded: &[ExpandedGroup], users: &UserRows<'_>) -> Vec<DesiredGroup> {
-    let provisioned = |id: &String| users.get(id).is_some_and(|r| r.status == Status::Active && r.target_id.is_some());
+    let provisioned = |id: &String| users.member(id);
     expanded
         .iter()
         .map(|e| DesiredGroup {

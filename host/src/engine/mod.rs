@@ -243,11 +243,14 @@ fn cycle_body(
     if opts.dry_run {
         report.planned = planned.iter().map(|p| plan::view(rt, p)).collect();
         plan::predicted(&mut users, &planned);
-        halted = false;
-        if let Some((gp, _)) = decide(&groups::UserRows::new(&users)) {
-            report.planned.extend(gp.iter().map(|p| plan::view(rt, p)));
+        // A stop skips the groups, as in a real cycle.
+        halted = opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst);
+        if groups_rows.is_some() && !halted {
+            if let Some((gp, _)) = decide(&groups::UserRows::new(&users)) {
+                report.planned.extend(gp.iter().map(|p| plan::view(rt, p)));
+            }
+            lap("decide_groups_ms");
         }
-        lap("decide_groups_ms");
     } else {
         state.settle(Table::Users, channel, &quiet, now)?;
         let settled = exec.refuse(state, Table::Users, refused, &users, &mut report.figures)?;

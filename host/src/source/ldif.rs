@@ -100,7 +100,8 @@ fn parse_some(
         let line_no = i + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if skipping {
-            if raw.trim().is_empty() {
+            // A continuation line (even one of spaces) belongs to the entry passed over.
+            if !raw.starts_with(' ') && raw.trim().is_empty() {
                 skipping = false;
                 count += 1;
             }
@@ -237,7 +238,7 @@ mod tests {
         dn:: Y249bm90LWEtZ3JvdXAsb3U9R3JvdXBzLGRjPXg=\nobjectClass: person\nuid: ng\n\n\
         dn: cn=stray,ou=Elsewhere,dc=x\nobjectClass: groupOfNames\n\n\
         dn: cn=folded,ou=Gro\n ups,dc=x\nobjectClass: groupOfNames\nmember: uid=a,ou=Peo\n ple,dc=x\n\n\
-        dn: uid=b,ou=People,dc=x\nuid: b";
+        dn: uid=b,ou=People,dc=x\nuid: b\ndescription: folded with a line of spaces\n \n  end";
 
     #[test]
     fn groups_first_then_every_other_entry_each_built_once() {
