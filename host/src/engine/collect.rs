@@ -126,6 +126,56 @@ impl<'a> GroupIndex<'a> {
     }
 }
 
+/// What a member value names: a group of the read, or (perhaps) a user of the location.
+pub(crate) enum Named<'v> {
+    /// A group's normalised DN.
+    Group(String),
+    /// The user's source id, when the DN is a user's of this read.
+    User(Option<&'v String>),
+}
+
+impl<'a> GroupIndex<'a> {
+    /// Source ids of the users group `dn` names (following nested groups when asked), sorted, without
+    /// duplicates. `cache` keeps what each member value names, so a value many groups list is
+    /// normalised once per read.
+    pub(crate) fn member_ids<'v>(
+        &self,
+        dn: &str,
+        member_attr: &str,
+        nested: bool,
+        dn_to_id: &'v HashMap<String, String>,
+        cache: &mut HashMap<&'a str, Named<'v>>,
+    ) -> Vec<&'v String> {
+        let mut out = Vec::new();
+        let mut visited = HashSet::new();
+        let mut stack = vec![norm_dn(dn)];
+        while let Some(g) = stack.pop() {
+            let Some(entry) = self.by_dn.get(&g).copied() else { continue };
+            if !visited.insert(g) {
+                continue;
+            }
+            for m in entry.values(member_attr) {
+                let named = cache.entry(m.as_str()).or_insert_with(|| {
+                    let n = norm_dn(m);
+                    if self.by_dn.contains_key(&n) {
+                        Named::Group(n)
+                    } else {
+                        Named::User(dn_to_id.get(&n))
+                    }
+                });
+                match named {
+                    Named::Group(n) if nested => stack.push(n.clone()),
+                    Named::Group(n) => out.extend(dn_to_id.get(n)),
+                    Named::User(id) => out.extend(*id),
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 struct Collector<'a> {
     rt: &'a ChannelRuntime,
     rows: &'a HashMap<String, Row>,

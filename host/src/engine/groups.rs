@@ -57,17 +57,15 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
     }
     let mut out = Vec::new();
     let index = GroupIndex::new(&snap.group_entries);
+    let mut cache = HashMap::new();
     for e in snap.group_entries.iter().filter(|e| under(&e.dn, &g.base_dn)) {
         let source_id = e.first(&rt.ch.cfg.id_attribute).map(str::to_owned).unwrap_or_else(|| norm_dn(&e.dn));
         let name = rt.ch.group_name.as_ref().map(|t| t.render(e)).unwrap_or_else(|| extract_cn(&e.dn));
-        let mut members: Vec<String> = index
-            .expand(&e.dn, &g.member_attribute, g.nested)
-            .iter()
-            .filter_map(|dn| snap.dn_to_id.get(dn))
+        let members: Vec<String> = index
+            .member_ids(&e.dn, &g.member_attribute, g.nested, &snap.dn_to_id, &mut cache)
+            .into_iter()
             .cloned()
             .collect();
-        members.sort();
-        members.dedup();
         if !name.trim().is_empty() {
             out.push(ExpandedGroup { source_id, name, members });
         }

@@ -172,7 +172,21 @@ fn cycle_body(
         Some(_) => Some(state.reference_index(channel)?),
         None => None,
     };
-    let mut snap = collect::collect(rt, &users, references.as_ref(), state.token(channel)?, now)?;
+    let token = state.token(channel)?;
+    // The source is read and decided on one thread while this one loads the groups' state (their rows
+    // and recorded memberships), which the cycle needs only afterwards.
+    let (snap, group_state) = std::thread::scope(|s| {
+        let reader = s.spawn(|| collect::collect(rt, &users, references.as_ref(), token, now));
+        let group_state = match &rt.ch.cfg.groups {
+            Some(_) => state.rows(Table::Groups, channel).and_then(|r| Ok(Some((r, state.memberships(channel)?)))),
+            None => Ok(None),
+        };
+        // A panic in the reader is the cycle's panic.
+        let snap = reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (snap, group_state)
+    });
+    let mut snap = snap?;
+    let group_state = group_state?;
     let mut report = CycleReport {
         channel: channel.to_owned(),
         cycle_id,
@@ -193,13 +207,9 @@ fn cycle_body(
 
     // The guard counts this cycle's deprovisioning actions, groups included (decided on the predicted
     // users), before any of them is sent.
-    let groups_rows = match &rt.ch.cfg.groups {
-        Some(g) => Some((
-            state.rows(Table::Groups, channel)?,
-            state.memberships(channel)?,
-            groups::expand_groups(rt, g, &snap),
-        )),
-        None => None,
+    let groups_rows = match (&rt.ch.cfg.groups, group_state) {
+        (Some(g), Some((rows, memberships))) => Some((rows, memberships, groups::expand_groups(rt, g, &snap))),
+        _ => None,
     };
     let mut actions = guard::user_actions(&planned);
     let active = |rows: &HashMap<String, Row>| {
