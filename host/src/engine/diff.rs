@@ -222,26 +222,37 @@ pub fn decide_gone(row: &Row, object_class: ObjectClass, now: i64, honour_skippe
     })
 }
 
-/// A group's desired state.
+/// A group's desired state (borrowed from the cycle's expanded groups).
 #[derive(Debug, Clone)]
-pub struct DesiredGroup {
-    pub source_id: String,
-    pub name: String,
-    /// Member user source ids (active, provisioned).
-    pub members: Vec<String>,
+pub struct DesiredGroup<'a> {
+    pub source_id: &'a str,
+    pub name: &'a str,
+    /// Member user source ids (active, provisioned), sorted.
+    pub members: Vec<&'a str>,
+}
+
+/// How much of a group record a decision builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupDetail {
+    /// The record to send: every member and every previous member, with their target ids.
+    Record,
+    /// Only what the deprovisioning guard counts: `members` empty and `previous_members` holding the
+    /// members the group loses (without target ids).
+    Removals,
 }
 
 /// Decides for a group present in the source.
 pub fn decide_group(
     row: Option<&Row>,
-    g: &DesiredGroup,
+    g: &DesiredGroup<'_>,
     previous: Option<&Vec<String>>,
     target_of: &dyn Fn(&str) -> Option<String>,
     now: i64,
     honour_skipped: bool,
+    detail: GroupDetail,
 ) -> Decision {
     let mut attrs = Attributes::new();
-    attrs.insert("displayName".into(), serde_json::Value::String(g.name.clone()));
+    attrs.insert("displayName".into(), serde_json::Value::String(g.name.to_owned()));
     let mut hashes = BTreeMap::new();
     hashes.insert("displayName".to_owned(), short_hash(g.name.as_bytes()));
     hashes.insert("members".to_owned(), short_hash(g.members.join("\n").as_bytes()));
@@ -257,9 +268,7 @@ pub fn decide_group(
             return Decision::Nothing;
         }
     }
-    let refs = |ids: &[String]| -> Vec<MemberRef> {
-        ids.iter().map(|id| MemberRef { source_id: id.clone(), target_id: target_of(id) }).collect()
-    };
+    let reference = |id: &str| MemberRef { source_id: id.to_owned(), target_id: target_of(id) };
     let existing = row.and_then(|r| r.target_id.clone()).filter(|_| row.is_some_and(|r| r.status == Status::Active));
     let changed: Vec<String> = match row {
         Some(r) if existing.is_some() => {
@@ -268,24 +277,101 @@ pub fn decide_group(
         }
         _ => Vec::new(),
     };
+    let (members, previous_members, owned) = match detail {
+        GroupDetail::Record => (
+            g.members.iter().map(|id| reference(id)).collect(),
+            existing.as_ref().and(previous).map(|p| p.iter().map(|id| reference(id)).collect()),
+            g.members.iter().map(|id| (*id).to_owned()).collect(),
+        ),
+        GroupDetail::Removals => (
+            Vec::new(),
+            existing.as_ref().and(previous).map(|p| {
+                p.iter()
+                    .filter(|id| g.members.binary_search(&id.as_str()).is_err())
+                    .map(|id| MemberRef { source_id: id.clone(), target_id: None })
+                    .collect()
+            }),
+            Vec::new(),
+        ),
+    };
     let intent = if existing.is_some() { Intent::GroupUpdate } else { Intent::GroupCreate };
     Decision::Send(Box::new(Planned {
         intent,
         record: Record {
             object_class: ObjectClass::Group,
-            source_id: g.source_id.clone(),
+            source_id: g.source_id.to_owned(),
             target_id: existing.clone(),
             event: Event::Upsert,
             attributes: attrs,
             changed: existing.as_ref().map(|_| changed),
-            members: refs(&g.members),
-            previous_members: existing.as_ref().and(previous).map(|p| refs(p)),
+            members,
+            previous_members,
         },
         status: Status::Active,
         hash,
         attr_hashes: AttrHashes::from_map(&hashes),
-        members: g.members.clone(),
+        members: owned,
         ident_hash: None,
         dn_hash: None,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(members_hash: &str) -> Row {
+        let mut hashes = BTreeMap::new();
+        hashes.insert("displayName".to_owned(), short_hash(b"team"));
+        hashes.insert("members".to_owned(), members_hash.to_owned());
+        Row {
+            source_id: "g".into(),
+            target_id: Some("S1".into()),
+            hash: "old".into(),
+            attr_hashes: AttrHashes::from_map(&hashes),
+            status: Status::Active,
+            dirty: false,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            ident_hash: None,
+            skipped_hash: None,
+            dn_hash: None,
+        }
+    }
+
+    fn planned(d: Decision) -> Planned {
+        match d {
+            Decision::Send(p) => *p,
+            _ => panic!("expected a record"),
+        }
+    }
+
+    /// The guard's light decision counts exactly the members the full record removes.
+    #[test]
+    fn removals_detail_names_the_members_the_record_removes() {
+        let g = DesiredGroup { source_id: "g", name: "team", members: vec!["a", "c", "d"] };
+        let previous: Vec<String> = ["b", "a", "e", "c"].iter().map(|s| s.to_string()).collect();
+        let target_of = |id: &str| Some(format!("U-{id}"));
+        let r = row("different");
+        let full = planned(decide_group(Some(&r), &g, Some(&previous), &target_of, 0, false, GroupDetail::Record));
+        let light = planned(decide_group(Some(&r), &g, Some(&previous), &target_of, 0, false, GroupDetail::Removals));
+        let now: Vec<&str> = full.record.members.iter().map(|m| m.source_id.as_str()).collect();
+        assert_eq!(now, ["a", "c", "d"]);
+        assert!(full.record.members.iter().all(|m| m.target_id.is_some()));
+        let removed_by_record: Vec<&str> = full
+            .record
+            .previous_members
+            .iter()
+            .flatten()
+            .map(|m| m.source_id.as_str())
+            .filter(|id| !now.contains(id))
+            .collect();
+        let removed_light: Vec<&str> =
+            light.record.previous_members.iter().flatten().map(|m| m.source_id.as_str()).collect();
+        assert_eq!(removed_by_record, ["b", "e"]);
+        assert_eq!(removed_light, removed_by_record);
+        assert!(light.record.members.is_empty());
+        assert_eq!((light.intent, light.hash.as_str()), (full.intent, full.hash.as_str()));
+    }
 }

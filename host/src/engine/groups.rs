@@ -3,7 +3,7 @@
 //! active and provisioned, so a group never names a user Slack does not have.
 
 use super::collect::{GroupIndex, Snapshot};
-use super::diff::{decide_gone, decide_group, Decision, DesiredGroup, Planned};
+use super::diff::{decide_gone, decide_group, Decision, DesiredGroup, GroupDetail, Planned};
 use super::ChannelRuntime;
 use crate::config::GroupsConfig;
 use crate::entry::{norm_dn, under};
@@ -109,14 +109,13 @@ impl<'a> UserRows<'a> {
 }
 
 /// The desired groups: members are only the users active and provisioned in `users`.
-fn desired_groups(expanded: &[ExpandedGroup], users: &UserRows<'_>) -> Vec<DesiredGroup> {
-    let provisioned = |id: &String| users.member(id);
+fn desired_groups<'e>(expanded: &'e [ExpandedGroup], users: &UserRows<'_>) -> Vec<DesiredGroup<'e>> {
     expanded
         .iter()
         .map(|e| DesiredGroup {
-            source_id: e.source_id.clone(),
-            name: e.name.clone(),
-            members: e.members.iter().filter(|id| provisioned(id)).cloned().collect(),
+            source_id: &e.source_id,
+            name: &e.name,
+            members: e.members.iter().filter(|id| users.member(id)).map(String::as_str).collect(),
         })
         .collect()
 }
@@ -128,19 +127,19 @@ pub(crate) fn decide_groups(
     expanded: &[ExpandedGroup],
     snap: &Snapshot,
     users: &UserRows<'_>,
-    rows: &HashMap<String, Row>,
-    memberships: &HashMap<String, Vec<String>>,
+    (rows, memberships): (&HashMap<String, Row>, &HashMap<String, Vec<String>>),
     now: i64,
+    detail: GroupDetail,
 ) -> GroupPlan {
     let target_of = |id: &str| users.get(id).and_then(|r| r.target_id.clone());
     let desired = desired_groups(expanded, users);
     let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0, desired: desired.len() as u64 };
     for d in &desired {
-        let previous = memberships.get(&d.source_id);
-        match decide_group(rows.get(&d.source_id), d, previous, &target_of, now, rt.honour_skipped) {
+        let previous = memberships.get(d.source_id);
+        match decide_group(rows.get(d.source_id), d, previous, &target_of, now, rt.honour_skipped, detail) {
             Decision::Send(p) => plan.planned.push(*p),
             Decision::ClearDirty => {
-                if let Some(r) = rows.get(&d.source_id) {
+                if let Some(r) = rows.get(d.source_id) {
                     plan.quiet.push(Row { dirty: false, attempts: 0, last_error: None, ..r.clone() });
                 }
             }
@@ -148,7 +147,7 @@ pub(crate) fn decide_groups(
             Decision::Nothing => {}
         }
     }
-    let seen: HashSet<&str> = desired.iter().map(|d| d.source_id.as_str()).collect();
+    let seen: HashSet<&str> = desired.iter().map(|d| d.source_id).collect();
     let ReadOutcome { present_groups, .. } = &snap.outcome;
     let present = |id: &str| match present_groups {
         Some(p) => p.contains(id),

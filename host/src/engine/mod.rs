@@ -218,7 +218,16 @@ fn cycle_body(
     let mut groups_counts = (0, 0);
     if let Some((rows, memberships, expanded)) = &groups_rows {
         let predicted = plan::predicted_users(&users, &planned);
-        let gp = groups::decide_groups(rt, expanded, &snap, &groups::UserRows::new(&predicted), rows, memberships, now);
+        // Only what the guard counts: the real decision comes once the users it depends on have settled.
+        let gp = groups::decide_groups(
+            rt,
+            expanded,
+            &snap,
+            &groups::UserRows::new(&predicted),
+            (rows, memberships),
+            now,
+            diff::GroupDetail::Removals,
+        );
         let gone: HashSet<&str> = actions.iter().map(|a| a.source_id.as_str()).collect();
         actions.extend(guard::group_actions(&gp.planned, &gone));
         groups_counts = (active(rows), gp.desired);
@@ -239,7 +248,8 @@ fn cycle_body(
     let quiet = std::mem::take(&mut snap.quiet);
     let mut decide = |users: &groups::UserRows<'_>| -> Option<(Vec<diff::Planned>, Vec<Row>)> {
         let (rows, memberships, expanded) = groups_rows.as_ref()?;
-        let mut gp = groups::decide_groups(rt, expanded, &snap, users, rows, memberships, now);
+        let mut gp =
+            groups::decide_groups(rt, expanded, &snap, users, (rows, memberships), now, diff::GroupDetail::Record);
         groups_deferred += gp.deferred;
         let deprovisioned: HashSet<&str> = deprovisioned.iter().map(String::as_str).collect();
         let blocked: HashSet<&str> = blocked.iter().map(String::as_str).collect();
