@@ -173,18 +173,20 @@ fn cycle_body(
         None => None,
     };
     let token = state.token(channel)?;
-    // The source is read and decided on one thread while this one loads the groups' state (their rows
-    // and recorded memberships), which the cycle needs only afterwards.
-    let (snap, group_state) = std::thread::scope(|s| {
-        let reader = s.spawn(|| collect::collect(rt, &users, references.as_ref(), token, now));
-        let group_state = match &rt.ch.cfg.groups {
-            Some(_) => state.rows(Table::Groups, channel).and_then(|r| Ok(Some((r, state.memberships(channel)?)))),
-            None => Ok(None),
-        };
-        // A panic in the reader is the cycle's panic.
-        let snap = reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (snap, group_state)
-    });
+    let (snap, group_state) = match &rt.ch.cfg.groups {
+        // The source is read and decided on one thread while this one loads the groups' state (their
+        // rows and recorded memberships), which the cycle needs only afterwards.
+        Some(_) => std::thread::scope(|s| {
+            let reader = s.spawn(|| collect::collect(rt, &users, references.as_ref(), token, now));
+            let group_state =
+                state.rows(Table::Groups, channel).and_then(|r| Ok(Some((r, state.memberships(channel)?))));
+            // A panic in the reader is the cycle's panic.
+            let snap = reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (snap, group_state)
+        }),
+        // Nothing to load beside the read: no second thread (nor its allocator arena).
+        None => (collect::collect(rt, &users, references.as_ref(), token, now), Ok(None)),
+    };
     let mut snap = snap?;
     let group_state = group_state?;
     let mut report = CycleReport {
