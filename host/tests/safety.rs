@@ -544,9 +544,7 @@ fn two_source_groups_with_one_name_never_share_a_slack_group() {
 fn an_audit_write_failure_stops_the_sends() {
     let h = Host::new(slack_sim::SimConfig { rate_limits: false, ..slack_sim::SimConfig::default() });
     h.write_config("", "");
-    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
-    assert!(cfg.contains("\"audit.jsonl\""), "{cfg}");
-    std::fs::write(h.path("provisioner.toml"), cfg.replace("\"audit.jsonl\"", "\"/dev/full\"")).unwrap();
+    h.edit_config("\"audit.jsonl\"", "\"/dev/full\"");
     let people: Vec<Person> = (0..2000).map(|i| person(&format!("u{i:04}"))).collect();
     h.write_ldif(&ldif(&people, &[]));
     let out = h.run(&["sync", "--once"]);

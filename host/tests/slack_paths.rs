@@ -121,12 +121,7 @@ fn directory_guests_are_created_converted_and_expire() {
 fn create_only_attributes_are_set_once() {
     let h = off();
     h.write_config("", "");
-    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
-    std::fs::write(
-        h.path("provisioner.toml"),
-        cfg.replace("title = { attribute = \"title\" }", "title = { attribute = \"title\", create_only = true }"),
-    )
-    .unwrap();
+    h.edit_config("title = { attribute = \"title\" }", "title = { attribute = \"title\", create_only = true }");
     let mut people = vec![person("cre")];
     h.write_ldif(&ldif(&people, &[]));
     h.sync();
@@ -218,12 +213,7 @@ fn groups_go_beside_user_updates_once_creates_settle() {
     let h = Host::new(SimConfig { time_scale: 10.0, trace: Some(trace.path().to_owned()), ..SimConfig::default() });
     h.write_config("", "");
     // The connector paces itself at the simulator's speed.
-    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
-    std::fs::write(
-        h.path("provisioner.toml"),
-        cfg.replace("rateLimitTimeScale = 10000.0", "rateLimitTimeScale = 10.0"),
-    )
-    .unwrap();
+    h.edit_config("rateLimitTimeScale = 10000.0", "rateLimitTimeScale = 10.0");
     let uids: Vec<String> = (0..90).map(|i| format!("p{i:02}")).collect();
     let people = |title: &str, extra: &[&str]| -> Vec<Person> {
         uids.iter()

@@ -127,6 +127,13 @@ base_dn = "ou=Groups,dc=example,dc=com"
         std::fs::write(self.path("provisioner.toml"), cfg).unwrap();
     }
 
+    /// Replaces `from` (which must be there) with `to` in the configuration file.
+    pub(crate) fn edit_config(&self, from: &str, to: &str) {
+        let cfg = std::fs::read_to_string(self.path("provisioner.toml")).unwrap();
+        assert!(cfg.contains(from), "`{from}` is not in the configuration:\n{cfg}");
+        std::fs::write(self.path("provisioner.toml"), cfg.replace(from, to)).unwrap();
+    }
+
     /// Runs a query on the state, whichever engine keeps it; every column as text (NULL: `None`).
     pub(crate) fn state_query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let cfg = std::fs::read_to_string(self.path("provisioner.toml")).unwrap();
