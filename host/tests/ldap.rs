@@ -408,3 +408,46 @@ fn timestamp_change_detection_without_negation() {
     assert!(out.contains("updated 1") && out.contains("(1 entries read"), "{out}");
     assert_eq!(h.user("bob").unwrap()["title"], "Staff");
 }
+
+/// An incremental read with a group DN location: a user who leaves the location group (their own entry
+/// unchanged, so only the presence pass sees them) is deprovisioned and leaves the channel's other
+/// groups in the same cycle, as a full read does.
+#[test]
+fn leaving_a_group_dn_location_on_an_incremental_read_leaves_the_other_groups() {
+    let h = Host::new(SimConfig { rate_limits: false, ..SimConfig::default() });
+    let s = Slapd::start(h.dir.path());
+    config_edit(
+        &h,
+        &s.url(),
+        "clock_skew_seconds = 0",
+        "timestamp",
+        100,
+        &[(
+            "filter = \"(&(objectClass=inetOrgPerson)(!(description=contractor)))\"",
+            &format!("filter = \"(objectClass=inetOrgPerson)\"\ngroup_dn = \"cn=slack-users,ou=Groups,{SUFFIX}\""),
+        )],
+    );
+    let mut ldif = String::new();
+    for u in ["ann", "bob"] {
+        ldif.push_str(&person_ldif(u, "People", ""));
+    }
+    ldif.push_str(&group_ldif("slack-users", &[dn("ann"), dn("bob")]));
+    ldif.push_str(&group_ldif("team", &[dn("ann"), dn("bob")]));
+    s.add(&ldif);
+    // Entries older than the cycle's token (no clock skew allowed) by more than the timestamp's
+    // one-second granularity: the next incremental read does not read them in full again.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    sync(&h);
+    assert_eq!(h.group_members("team"), ["ann", "bob"]);
+    s.modify(&format!(
+        "dn: cn=slack-users,ou=Groups,{SUFFIX}\nchangetype: modify\ndelete: member\nmember: {}\n",
+        dn("bob")
+    ));
+    sync(&h);
+    assert_eq!(h.user("bob").unwrap()["active"], false);
+    assert_eq!(h.group_members("team"), ["ann"], "bob left the location: in none of its groups");
+    // And the state recorded it so: the next cycle has nothing to send (no late member removal).
+    let before = h.stats()["requests_total"].as_u64().unwrap();
+    sync(&h);
+    assert_eq!(h.stats()["requests_total"].as_u64().unwrap(), before, "nothing left to send");
+}
