@@ -104,7 +104,7 @@ impl Executor<'_> {
         state: &mut State,
         users: Vec<Planned>,
         user_rows: &HashMap<String, Row>,
-        groups: Option<GroupsPhase<'_>>,
+        mut groups: Option<GroupsPhase<'_>>,
         figures: &mut CycleFigures,
     ) -> Result<SendTimes, CycleError> {
         let started = Instant::now();
@@ -120,19 +120,14 @@ impl Executor<'_> {
             users.into_iter().partition(|p| groups_depend_on(p.intent));
         // The first records' batches come first in the users lane: indexes below this.
         let first_total = first.len().div_ceil(batch_size);
-        let updates_ids: std::collections::HashSet<String> =
-            updates.iter().filter(|p| p.intent == Intent::Update).map(|p| p.record.source_id.clone()).collect();
         let mut first_pending = first_total;
         let total_users = (first.len() + updates.len()) as u64;
         let mut lanes: [Option<LaneData<'_>>; 2] = [None, None];
         if total_users > 0 {
             lanes[0] = Some(self.lane(state, Table::Users, vec![first, updates], user_rows)?);
-        }
-        if total_users > 0 {
             self.opts.progress.start(channel, "sync", total_users);
         }
         let (tx, rx) = std::sync::mpsc::channel::<Msg>();
-        let mut groups = groups;
         // Users settled this cycle, for the groups' decision.
         let mut settled_users: HashMap<String, Row> = HashMap::new();
         let outcome = std::thread::scope(|s| -> Result<(), CycleError> {
@@ -148,8 +143,7 @@ impl Executor<'_> {
             loop {
                 let users_done = lanes[0].as_ref().is_none_or(|l| l.live == 0);
                 if starter.is_some() && (first_pending == 0 || users_done) {
-                    let halted = self.opts.stop.load(Ordering::SeqCst) || self.rt.panicked.load(Ordering::SeqCst);
-                    if let Some(g) = groups.take().filter(|_| !halted) {
+                    if let Some(g) = groups.take().filter(|_| !self.halted()) {
                         let t = Instant::now();
                         times.groups_started_ms = Some(started.elapsed().as_millis() as u64);
                         let view = UserRows::with_settled(user_rows, &settled_users, &leaving);
@@ -198,9 +192,8 @@ impl Executor<'_> {
         let moved = settled_users
             .values()
             .filter(|r| {
-                updates_ids.contains(&r.source_id)
-                    && r.target_id.is_some()
-                    && user_rows.get(&r.source_id).is_some_and(|o| o.target_id != r.target_id)
+                let before = user_rows.get(&r.source_id).and_then(|o| o.target_id.as_ref());
+                r.target_id.is_some() && before.is_some_and(|t| r.target_id.as_ref() != Some(t))
             })
             .count();
         if moved > 0 && times.groups_started_ms.is_some() {
@@ -269,13 +262,12 @@ impl Executor<'_> {
         let deadline_ms = self.rt.ch.cfg.timeout_seconds.saturating_mul(1000);
         for _ in 0..workers {
             let (tx, next, requests) = (tx.clone(), Arc::clone(&next), Arc::clone(requests));
-            let (instance, stop, panicked, lease) =
-                (&self.rt.instance, self.opts.stop, &self.rt.panicked, self.opts.lease);
+            let (instance, panicked, lease) = (&self.rt.instance, &self.rt.panicked, self.opts.lease);
             s.spawn(move || {
                 let _notice = ExitNotice(lane, tx.clone());
                 loop {
-                    // A stop signal or a panicked instance: no new batch (the rest stay dirty).
-                    if stop.load(Ordering::SeqCst) || panicked.load(Ordering::SeqCst) {
+                    // No new batch after a stop or a panic (the rest stay dirty).
+                    if self.halted() {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);

@@ -13,6 +13,7 @@ use crate::clock::{now_rfc3339, unix_now};
 use crate::state::{AttrHashes, CycleFigures, Owner, Row, State, Status, Table};
 use connector_abi::payload::{ErrorInfo, ErrorKind, Outcome, Record, RecordResult};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 
 /// What to record when a record's call succeeds (the record itself travels in the request).
 pub(super) struct Settlement {
@@ -103,6 +104,11 @@ fn outcome_name(o: Outcome) -> &'static str {
 }
 
 impl Executor<'_> {
+    /// A stop signal or a panicked instance: no new batch, and no groups phase.
+    pub(super) fn halted(&self) -> bool {
+        self.opts.stop.load(Ordering::SeqCst) || self.rt.panicked.load(Ordering::SeqCst)
+    }
+
     /// Records refused records as failed without calling the connector (they stay dirty).
     pub(crate) fn refuse(
         &self,

@@ -34,7 +34,7 @@ use connector_abi::Instance;
 use execute::Executor;
 use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -241,9 +241,9 @@ fn cycle_body(
 
     lap("collect_ms");
     let mut held: Vec<HeldAction> = actions.into_iter().filter(|a| a.object_class == "user").collect();
-    let deprovisioned: HashSet<String> = held.iter().map(|a| a.source_id.clone()).collect();
+    let deprovisioned: HashSet<&str> = held.iter().map(|a| a.source_id.as_str()).collect();
     // Users whose own deprovisioning is held or rejected stay in their groups.
-    let blocked: HashSet<String> = held.iter().filter(|a| verdict.blocks(a)).map(|a| a.source_id.clone()).collect();
+    let blocked: HashSet<&str> = held.iter().filter(|a| verdict.blocks(a)).map(|a| a.source_id.as_str()).collect();
     // The groups' decision, on the users as this cycle settled them (or, for a plan, as it would).
     let mut group_actions: Vec<HeldAction> = Vec::new();
     let mut groups_deferred = 0;
@@ -253,8 +253,6 @@ fn cycle_body(
         let mut gp =
             groups::decide_groups(rt, expanded, &snap, users, (rows, memberships), now, diff::GroupDetail::Record);
         groups_deferred += gp.deferred;
-        let deprovisioned: HashSet<&str> = deprovisioned.iter().map(String::as_str).collect();
-        let blocked: HashSet<&str> = blocked.iter().map(String::as_str).collect();
         let actions = guard::group_actions(&gp.planned, &deprovisioned);
         guard::apply_to_groups(&verdict, &mut gp.planned, &actions, &blocked);
         group_actions.extend(actions);
@@ -266,7 +264,7 @@ fn cycle_body(
         report.planned = planned.iter().map(|p| plan::view(rt, p)).collect();
         plan::predicted(&mut users, &planned);
         // A stop skips the groups, as in a real cycle.
-        halted = opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst);
+        halted = exec.halted();
         if groups_rows.is_some() && !halted {
             if let Some((gp, _)) = decide(&groups::UserRows::new(&users)) {
                 report.planned.extend(gp.iter().map(|p| plan::view(rt, p)));
@@ -289,7 +287,7 @@ fn cycle_body(
             }),
         });
         let times = exec.send_cycle(state, planned, &users, groups_phase, &mut report.figures)?;
-        halted = opts.stop.load(Ordering::SeqCst) || rt.panicked.load(Ordering::SeqCst);
+        halted = exec.halted();
         lap("send_ms");
         send_times = times;
     }

@@ -99,33 +99,28 @@ fn parse_some(
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if !skipping {
+            if let Some(cont) = raw.strip_prefix(' ') {
+                match logical.as_mut() {
+                    Some((_, l)) => {
+                        l.push_str(cont);
+                        continue;
+                    }
+                    None => return Err(syntax(line_no, "continuation line without a line to continue".into())),
+                }
+            }
+            if let Some(l) = logical.take() {
+                flush(&mut current, l, &mut skipping)?;
+            }
+        }
         if skipping {
-            // A continuation line (even one of spaces) belongs to the entry passed over.
+            // Everything up to the blank line ending the entry passed over (a continuation line, even
+            // one of spaces, is part of it).
             if !raw.starts_with(' ') && raw.trim().is_empty() {
                 skipping = false;
                 count += 1;
             }
             continue;
-        }
-        if let Some(cont) = raw.strip_prefix(' ') {
-            match logical.as_mut() {
-                Some((_, l)) => {
-                    l.push_str(cont);
-                    continue;
-                }
-                None => return Err(syntax(line_no, "continuation line without a line to continue".into())),
-            }
-        }
-        if let Some(l) = logical.take() {
-            flush(&mut current, l, &mut skipping)?;
-            if skipping {
-                // The refused entry's first attribute line (if this is not its end) is passed over too.
-                if raw.trim().is_empty() {
-                    skipping = false;
-                    count += 1;
-                }
-                continue;
-            }
         }
         if raw.trim().is_empty() {
             if let Some(e) = current.take() {
