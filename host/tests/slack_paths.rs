@@ -264,3 +264,44 @@ fn groups_go_beside_user_updates_once_creates_settle() {
     expected.retain(|u| u != "p00");
     assert_eq!(h.group_members("team"), expected);
 }
+
+#[test]
+fn a_replaced_account_rejoins_its_groups() {
+    let h = Host::new(SimConfig::default());
+    h.write_config("", "");
+    let uids = ["p0", "p1", "p2", "p3"];
+    let people = |title: &str, extra: &[&str]| -> Vec<Person> {
+        uids.iter().chain(extra).map(|u| Person { title: title.into(), ..person(u) }).collect()
+    };
+    let team = vec!["p0", "p1", "p2"];
+    let crew = vec!["p1", "p3"];
+    h.write_ldif(&ldif(&people("Engineer", &[]), &[("team", team.clone()), ("crew", crew.clone())]));
+    h.sync();
+    assert_eq!(h.group_members("team"), ["p0", "p1", "p2"]);
+
+    // An org admin deletes p1's account for good; then p1's title changes and crew gains a member.
+    let old_id = h.user("p1").unwrap()["id"].as_str().unwrap().to_owned();
+    let erased = h.http.post(format!("{}/_sim/users/{old_id}/erase", h.sim.base_url())).send().unwrap();
+    assert!(erased.status().is_success());
+    assert_eq!(h.group_members("team"), ["p0", "p2"]);
+    let mut crew2 = crew.clone();
+    crew2.push("p0");
+    h.write_ldif(&ldif(&people("Senior Engineer", &[]), &[("team", team.clone()), ("crew", crew2.clone())]));
+    let out = h.sync();
+    let new_id = h.user("p1").unwrap()["id"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, old_id, "the update found the account gone and created another");
+    assert!(stderr(&out).contains("accounts were replaced"), "{}", stderr(&out));
+
+    // The next cycle sends both groups again, with the new account: team had not changed in the source
+    // (so nothing else would ever send it), crew was sent beside the update with the old one.
+    h.sync();
+    assert_eq!(h.group_members("team"), ["p0", "p1", "p2"]);
+    assert_eq!(h.group_members("crew"), ["p0", "p1", "p3"]);
+    let rows = h.state_query("SELECT COUNT(*) FROM memberships");
+    assert_eq!(rows[0][0].as_deref(), Some("6"), "the recorded memberships are Slack's again");
+
+    // And then all is quiet.
+    let before = h.stats()["writes"].as_u64().unwrap();
+    h.sync();
+    assert_eq!(h.stats()["writes"].as_u64().unwrap(), before);
+}

@@ -63,6 +63,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/_sim/reset", post(reset))
         .route("/_sim/seed", post(seed).layer(axum::extract::DefaultBodyLimit::max(1 << 30)))
         .route("/_sim/users", get(sim_users))
+        .route("/_sim/users/{id}/erase", post(erase_user))
         .route("/_sim/groups", get(sim_groups))
         .route("/_sim/stats", get(sim_stats))
         .fallback(fallback)
@@ -376,6 +377,22 @@ async fn sim_users(State(app): State<Arc<App>>, ConnectInfo(addr): ConnectInfo<S
         })
         .collect();
     respond(200, Some(json!({"users": users})), None)
+}
+
+/// An org admin deletes the account for good: SCIM answers `no_such_user` for its id from now on.
+async fn erase_user(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Some(r) = loopback_only(&addr) {
+        return r;
+    }
+    if lock(&app.store).erase_user(&id) {
+        respond(200, Some(json!({"ok": true})), None)
+    } else {
+        respond(404, Some(json!({"error": "no such user"})), None)
+    }
 }
 
 async fn sim_groups(State(app): State<Arc<App>>, ConnectInfo(addr): ConnectInfo<SocketAddr>) -> Response {

@@ -220,6 +220,32 @@ impl Store {
         }
     }
 
+    /// Permanently deletes a user (an org admin's account deletion): the id is gone, SCIM answers
+    /// `no_such_user` for it, and the user leaves every group. Returns whether the user existed.
+    pub fn erase_user(&mut self, id: &str) -> bool {
+        let Some(idx) = self.by_id.get(id).copied() else { return false };
+        if let Some(gs) = self.user_groups.remove(id) {
+            for g in gs {
+                if let Some(group) = self.groups.get_mut(&g) {
+                    group.members.shift_remove(id);
+                }
+            }
+        }
+        self.users.remove(idx);
+        // Positions after `idx` moved: index again.
+        self.by_id.clear();
+        self.by_name.clear();
+        self.by_email.clear();
+        for (i, u) in self.users.iter().enumerate() {
+            self.by_id.insert(u.id.clone(), i);
+            self.by_name.insert(u.user_name.clone(), i);
+            for e in &u.emails {
+                self.by_email.insert(e.to_lowercase(), i);
+            }
+        }
+        true
+    }
+
     /// Checks that `id` looks like a Slack user id (`U`/`W` and uppercase alphanumerics).
     pub fn decode_user_id(id: &str) -> Result<(), SimError> {
         let ok = id.len() >= 3
@@ -653,5 +679,39 @@ mod tests {
         assert_eq!(sanitize_username("Jane.Doe@Example.com", true), "jane.doe");
         assert_ne!(make_id('U', 1), make_id('U', 2));
         assert_eq!(make_id('U', 7).len(), 11);
+    }
+
+    #[test]
+    fn an_erased_user_is_gone_and_the_others_stay_found() {
+        let mut s = Store::new(Duration::ZERO);
+        let now = Instant::now();
+        let user = |name: &str| SeedUser {
+            user_name: name.into(),
+            email: format!("{name}@example.com"),
+            ..SeedUser::default()
+        };
+        let seed = Seed {
+            users: vec![user("ann"), user("bob"), user("cy")],
+            groups: vec![SeedGroup {
+                display_name: "team".into(),
+                members: vec!["ann".into(), "bob".into()],
+                ..SeedGroup::default()
+            }],
+            ..Seed::default()
+        };
+        let ids = s.seed(seed, now).unwrap();
+        let id = |n: &str| ids["users"][n].as_str().unwrap().to_owned();
+        assert!(s.erase_user(&id("ann")));
+        assert!(!s.erase_user(&id("ann")), "erased once");
+        assert!(s.user(&id("ann")).is_none());
+        assert!(!s.by_email.contains_key("ann@example.com") && !s.by_name.contains_key("ann"));
+        // The users after it moved in the list: still found by id, name and email.
+        for n in ["bob", "cy"] {
+            assert_eq!(s.user(&id(n)).unwrap().user_name, n);
+            assert_eq!(s.users[s.by_name[n]].id, id(n));
+            assert_eq!(s.users[s.by_email[&format!("{n}@example.com")]].id, id(n));
+        }
+        let team = s.groups.values().find(|g| g.display_name == "team").unwrap();
+        assert_eq!(team.members.iter().cloned().collect::<Vec<_>>(), [id("bob")]);
     }
 }

@@ -17,10 +17,11 @@ use super::diff::{Intent, Planned};
 use super::execute::{bind_results, Executor, Settlement};
 use super::groups::UserRows;
 use super::CycleError;
-use crate::state::{CycleFigures, Owner, Row, State, Table};
+use crate::clock::unix_now;
+use crate::state::{AttrHashes, CycleFigures, Owner, Row, State, Table};
 use connector_abi::payload::{ErrorInfo, ErrorKind, ProvisionRequest, RecordResult};
 use connector_abi::CallError;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -85,6 +86,33 @@ struct LaneData<'r> {
     live: usize,
 }
 
+/// Takes the users in `replaced` (their account was replaced) out of the recorded members of every
+/// group of the channel, and makes those groups' recorded desire stale, so the next decision sends them
+/// again and adds the new accounts (adding a member already there is harmless). Returns how many
+/// groups that touched.
+fn forget_replaced_accounts(state: &mut State, channel: &str, replaced: &HashSet<&str>) -> Result<usize, CycleError> {
+    let memberships = state.memberships(channel)?;
+    let rows = state.rows(Table::Groups, channel)?;
+    let touched: Vec<(&str, Vec<String>)> = memberships
+        .iter()
+        .filter(|(_, members)| members.iter().any(|u| replaced.contains(u.as_str())))
+        .map(|(g, members)| (g.as_str(), members.iter().filter(|u| !replaced.contains(u.as_str())).cloned().collect()))
+        .collect();
+    let as_slices: Vec<(&str, &[String])> = touched.iter().map(|(g, m)| (*g, m.as_slice())).collect();
+    state.set_memberships_many(channel, &as_slices)?;
+    let stale: Vec<Row> = touched
+        .iter()
+        .filter_map(|(g, _)| rows.get(*g))
+        .map(|r| {
+            let mut hashes = r.attr_hashes.parse();
+            hashes.remove("members");
+            Row { hash: String::new(), attr_hashes: AttrHashes::from_map(&hashes), ..r.clone() }
+        })
+        .collect();
+    state.settle(Table::Groups, channel, &stale, unix_now())?;
+    Ok(touched.len())
+}
+
 /// Whether the groups' decision depends on how a user record of `intent` settles.
 fn groups_depend_on(intent: Intent) -> bool {
     match intent {
@@ -110,10 +138,11 @@ impl Executor<'_> {
         let started = Instant::now();
         let mut times = SendTimes::default();
         let channel = self.rt.name();
+        let has_groups = groups.is_some();
         let batch_size = self.rt.ch.cfg.batch_size;
         let threads = self.rt.ch.cfg.threads;
         // Users the source no longer has: in no group, whether or not their removal has settled.
-        let leaving: std::collections::HashSet<String> =
+        let leaving: HashSet<String> =
             users.iter().filter(|p| p.intent == Intent::Delete).map(|p| p.record.source_id.clone()).collect();
         // The first records in batches of their own, so none waits on another record to settle.
         let (first, updates): (Vec<Planned>, Vec<Planned>) =
@@ -186,18 +215,20 @@ impl Executor<'_> {
         });
         self.opts.progress.finish();
         outcome?;
-        // A plain update can come back with a new account (the old one was gone and the connector matched
-        // or created another): groups sent beside it named the old one, and fail or miss it until
-        // their next change. Said here; the user's row has the new account for the next cycle.
-        let moved = settled_users
+        // A user record can come back with a new account (the old one is gone from the target and the
+        // connector matched or created another): the groups name the old one, whose memberships went
+        // with it, and a group whose members did not change in the source would never be sent again.
+        let replaced: HashSet<&str> = settled_users
             .values()
             .filter(|r| {
                 let before = user_rows.get(&r.source_id).and_then(|o| o.target_id.as_ref());
                 r.target_id.is_some() && before.is_some_and(|t| r.target_id.as_ref() != Some(t))
             })
-            .count();
-        if moved > 0 && times.groups_started_ms.is_some() {
-            tracing::warn!(channel, users = moved, "users whose account was replaced during this cycle may be missing from groups sent beside them until those groups change again");
+            .map(|r| r.source_id.as_str())
+            .collect();
+        if has_groups && !replaced.is_empty() {
+            let groups = forget_replaced_accounts(state, channel, &replaced)?;
+            tracing::warn!(channel, users = replaced.len(), groups, "accounts were replaced in the target during this cycle (the old ones are gone): their groups are sent again at the next cycle, with the new accounts");
         }
         Ok(times)
     }
