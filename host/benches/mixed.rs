@@ -318,6 +318,10 @@ fn main() {
     assert_eq!(moves, 300);
     let groups: Vec<Vec<usize>> = (0..GROUPS).map(|g| group_members(g, &moved)).collect();
     write_ldif(&ldif, &titles, &groups, &present);
+    if std::env::var_os("BENCH_KEEP_DIR").is_some() {
+        // The state before the churn, to profile the churn's reading and deciding with `plan`.
+        std::fs::copy(dir.path().join("state.db"), dir.path().join("state-before-churn.db")).unwrap();
+    }
     let trace_from = std::fs::metadata(dir.path().join("trace.txt")).map(|m| m.len()).unwrap_or(0);
     let (secs, summary) = sync(&config);
     let s2 = stats(&url);

@@ -535,7 +535,8 @@ fn two_source_groups_with_one_name_never_share_a_slack_group() {
     let linked = h.state_query("SELECT COUNT(*) FROM groups WHERE target_id IS NOT NULL AND status != 'removed'");
     assert_eq!(linked[0][0], Some(teams.len().to_string()), "one record per Slack group: {teams:?}");
     let b = h.audit().into_iter().rev().find(|e| e["source_id"] == "group-B").unwrap();
-    assert!(b["non_success_cause"].as_str().unwrap_or("").contains("duplicate_identifier"), "{b}");
+    assert!(b["non_success_cause"].as_str().unwrap_or("").contains("duplicate_group_name"), "{b}");
+    assert_eq!(h.group_members("team"), ["ga"], "refused before it was sent: the first group kept its member");
 }
 
 /// The audit log cannot be written mid-cycle (a full disk): the cycle fails, and the batches not yet
@@ -554,4 +555,59 @@ fn an_audit_write_failure_stops_the_sends() {
     // batches ahead while it was being settled (more on a slower state engine), then stops: not the
     // 200 batches it would send if the error did not reach it.
     assert!(created < 1000, "{created} of 2,000 users were created after the audit log failed");
+}
+
+/// A group entry with its own source id (entryUUID) and display name (cn).
+fn group(id: &str, cn: &str, ou: &str, members: &[&str]) -> String {
+    let mut s =
+        format!("dn: cn={cn},{ou}ou=Groups,dc=example,dc=com\nobjectClass: groupOfNames\nentryUUID: {id}\ncn: {cn}\n");
+    for m in members {
+        s.push_str(&format!("member: uid={m},ou=People,dc=example,dc=com\n"));
+    }
+    s + "\n"
+}
+
+#[test]
+fn a_second_group_with_the_same_name_does_not_take_over_the_first() {
+    let h = Host::new(SimConfig::default());
+    h.write_config("", "");
+    let people: Vec<Person> = ["a", "b", "c", "d"].iter().map(|u| person(u)).collect();
+    let base = ldif(&people, &[]) + &group("g-1", "Engineering", "", &["a", "b"]);
+    h.write_ldif(&base);
+    h.sync();
+    assert_eq!(h.group_members("Engineering"), ["a", "b"]);
+
+    // Another source group, elsewhere under the groups' base, has the same name but for its case: the
+    // connector would adopt the first one's Slack group (looked up by name) and overwrite its members.
+    let dup = group("g-2", "ENGINEERING", "ou=Sales,", &["c", "d"]);
+    h.write_ldif(&format!("{base}{dup}"));
+    let out = h.run(&["sync", "--once"]);
+    assert!(!out.status.success(), "a refused record fails the run: {}", stdout(&out));
+    assert_eq!(h.group_members("Engineering"), ["a", "b"], "the first group is untouched");
+    assert_eq!(h.groups().len(), 1, "no second group");
+    let cause = |id: &str| -> String {
+        let events: Vec<Value> = h.audit().into_iter().filter(|e| e["source_id"] == id).collect();
+        events.last().map(|e| e["non_success_cause"].as_str().unwrap_or_default().to_owned()).unwrap_or_default()
+    };
+    let why = cause("g-2");
+    assert!(why.contains("duplicate_group_name") && why.contains("g-1"), "{why}");
+    assert!(!why.to_lowercase().contains("engineering"), "the name is a value, never in an error: {why}");
+    let err = h.state_query("SELECT last_error FROM groups WHERE source_id = 'g-2'");
+    assert!(err[0][0].as_deref().unwrap().contains("duplicate_group_name"));
+
+    // Two new groups with one name: neither is sent (which one the name belongs to is not ours to pick).
+    let twins = group("g-3", "Ops", "ou=A,", &["a"]) + &group("g-4", "ops", "ou=B,", &["b"]);
+    h.write_ldif(&format!("{base}{twins}"));
+    let out = h.run(&["sync", "--once"]);
+    assert!(!out.status.success());
+    assert_eq!(h.groups().len(), 1, "neither twin was created");
+    assert!(cause("g-3").contains("g-4") && cause("g-4").contains("g-3"));
+
+    // Named apart, both go out; the first group still has its members.
+    let apart = group("g-3", "Ops", "ou=A,", &["a"]) + &group("g-4", "Ops B", "ou=B,", &["b"]);
+    h.write_ldif(&format!("{base}{apart}"));
+    h.sync();
+    assert_eq!(h.group_members("Ops"), ["a"]);
+    assert_eq!(h.group_members("Ops B"), ["b"]);
+    assert_eq!(h.group_members("Engineering"), ["a", "b"]);
 }

@@ -67,6 +67,11 @@ fn exercise(s: &mut State) -> Vec<String> {
         s.ident_owners_elsewhere("people").unwrap().into_iter().map(|(k, v)| format!("{k} {v:?}")).collect();
     elsewhere.sort();
     out.extend(elsewhere);
+    s.settle(Table::Groups, "contractors", &[row("h", Some("G2"), Status::Active, false)], 100).unwrap();
+    let mut names: Vec<String> =
+        s.group_names_elsewhere("people").unwrap().into_iter().map(|(k, v)| format!("group name {k} {v:?}")).collect();
+    names.sort();
+    out.extend(names);
     let idx = s.reference_index("people").unwrap();
     out.push(format!("{:?} {:?}", idx.by_dn_hash.get("d-a"), idx.by_source_id.get("a")));
     out.push(format!("provisioned {}", s.provisioned_users("slack").unwrap()));
@@ -138,6 +143,8 @@ fn both_engines_give_the_same_answers_to_the_same_operations() {
     let mut postgres = State::open_at(&StateLocation::Postgres(pg_target(&url, "t"))).unwrap();
     let (a, b) = (exercise(&mut sqlite), exercise(&mut postgres));
     assert!(a.iter().any(|l| l == "shared account refused: true"), "{a:#?}");
+    let names: Vec<&String> = a.iter().filter(|l| l.starts_with("group name ")).collect();
+    assert!(names.len() == 1 && names[0].starts_with("group name i-h ") && names[0].contains("contractors"), "{a:#?}");
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x, y);
     }

@@ -57,6 +57,12 @@ pub fn short_hash(bytes: &[u8]) -> String {
     d[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The hash a group's display name is compared by: trimmed and case-insensitive, as the target looks
+/// groups up by name (kept in the group row's `ident_hash`).
+pub fn group_name_hash(name: &str) -> String {
+    short_hash(name.trim().to_lowercase().as_bytes())
+}
+
 impl Desired {
     /// Hashes mapped attributes (values are never stored, only these hashes).
     pub fn new(source_id: String, attrs: Attributes, active: bool) -> Desired {
@@ -311,7 +317,7 @@ pub fn decide_group(
         hash,
         attr_hashes: AttrHashes::from_map(&hashes),
         members: owned,
-        ident_hash: None,
+        ident_hash: Some(group_name_hash(g.name)),
         dn_hash: None,
     }))
 }

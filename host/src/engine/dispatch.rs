@@ -32,8 +32,9 @@ use std::time::{Duration, Instant};
 const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
 /// Decides the groups from the users as settled so far and settles what needs no call; returns the
-/// group records to send.
-pub(super) type DecideGroups<'g> = Box<dyn FnOnce(&mut State, &UserRows<'_>) -> Result<Vec<Planned>, CycleError> + 'g>;
+/// group records to send, and those refused before sending (with why).
+pub(super) type DecideGroups<'g> =
+    Box<dyn FnOnce(&mut State, &UserRows<'_>) -> Result<(Vec<Planned>, Vec<(Planned, ErrorInfo)>), CycleError> + 'g>;
 
 /// A cycle's groups phase, decided once the users it depends on have settled.
 pub(super) struct GroupsPhase<'g> {
@@ -176,7 +177,8 @@ impl Executor<'_> {
                         let t = Instant::now();
                         times.groups_started_ms = Some(started.elapsed().as_millis() as u64);
                         let view = UserRows::with_settled(user_rows, &settled_users, &leaving);
-                        let planned = (g.decide)(state, &view)?;
+                        let (planned, refused) = (g.decide)(state, &view)?;
+                        self.refuse(state, Table::Groups, refused, g.rows, figures)?;
                         times.decide_groups_ms = t.elapsed().as_millis() as u64;
                         if !planned.is_empty() {
                             if total_users == 0 {

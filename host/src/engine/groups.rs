@@ -3,7 +3,7 @@
 //! active and provisioned, so a group never names a user Slack does not have.
 
 use super::collect::{GroupIndex, Snapshot};
-use super::diff::{decide_gone, decide_group, Decision, DesiredGroup, GroupDetail, Planned};
+use super::diff::{decide_gone, decide_group, group_name_hash, Decision, DesiredGroup, GroupDetail, Planned};
 use super::ChannelRuntime;
 use crate::config::GroupsConfig;
 use crate::entry::{norm_dn, under};
@@ -23,6 +23,8 @@ pub(crate) struct GroupPlan {
     pub deferred: u64,
     /// Groups the source has (for the guard's empty-read rule).
     pub desired: u64,
+    /// Display-name hash → the source groups that have it (for `identity`).
+    pub names: HashMap<String, Vec<(String, bool)>>,
 }
 
 /// A source group with every member it names (user source ids), before filtering by who is
@@ -133,18 +135,38 @@ pub(crate) fn decide_groups(
 ) -> GroupPlan {
     let target_of = |id: &str| users.get(id).and_then(|r| r.target_id.clone());
     let desired = desired_groups(expanded, users);
-    let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0, desired: desired.len() as u64 };
+    let mut plan = GroupPlan {
+        planned: Vec::new(),
+        quiet: Vec::new(),
+        deferred: 0,
+        desired: desired.len() as u64,
+        names: HashMap::new(),
+    };
     for d in &desired {
+        let name_hash = group_name_hash(d.name);
+        plan.names.entry(name_hash.clone()).or_default().push((d.source_id.to_owned(), true));
         let previous = memberships.get(d.source_id);
-        match decide_group(rows.get(d.source_id), d, previous, &target_of, now, rt.honour_skipped, detail) {
+        let row = rows.get(d.source_id);
+        match decide_group(row, d, previous, &target_of, now, rt.honour_skipped, detail) {
             Decision::Send(p) => plan.planned.push(*p),
             Decision::ClearDirty => {
-                if let Some(r) = rows.get(d.source_id) {
-                    plan.quiet.push(Row { dirty: false, attempts: 0, last_error: None, ..r.clone() });
+                if let Some(r) = row {
+                    plan.quiet.push(Row {
+                        dirty: false,
+                        attempts: 0,
+                        last_error: None,
+                        ident_hash: Some(name_hash),
+                        ..r.clone()
+                    });
                 }
             }
             Decision::Deferred => plan.deferred += 1,
-            Decision::Nothing => {}
+            Decision::Nothing => {
+                // Rows from before display names were recorded (or renamed in a way the hash ignores).
+                if let Some(r) = row.filter(|r| r.ident_hash.as_deref() != Some(name_hash.as_str())) {
+                    plan.quiet.push(Row { ident_hash: Some(name_hash), ..r.clone() });
+                }
+            }
         }
     }
     let seen: HashSet<&str> = desired.iter().map(|d| d.source_id).collect();

@@ -124,6 +124,10 @@ pub struct CycleReport {
     pub error: Option<String>,
 }
 
+/// A groups decision: the records to send, the rows to settle without a call, and the records refused
+/// before sending (with why).
+type GroupDecision = (Vec<diff::Planned>, Vec<Row>, Vec<(diff::Planned, connector_abi::payload::ErrorInfo)>);
+
 /// Runs one cycle of a channel (or, with `dry_run`, plans it).
 pub fn run_cycle(
     rt: &ChannelRuntime,
@@ -204,7 +208,8 @@ fn cycle_body(
     let mut refused = Vec::new();
     if let Some(attr) = rt.ident_attribute.as_deref().filter(|_| !planned.is_empty()) {
         let elsewhere = state.ident_owners_elsewhere(channel)?;
-        (planned, refused) = identity::refuse_duplicates(attr, &snap.idents, &users, &elsewhere, planned);
+        (planned, refused) =
+            identity::refuse_duplicates(identity::Subject::User(attr), &snap.idents, &users, &elsewhere, planned);
     }
 
     // The guard counts this cycle's deprovisioning actions, groups included (decided on the predicted
@@ -248,15 +253,29 @@ fn cycle_body(
     let mut group_actions: Vec<HeldAction> = Vec::new();
     let mut groups_deferred = 0;
     let quiet = std::mem::take(&mut snap.quiet);
-    let mut decide = |users: &groups::UserRows<'_>| -> Option<(Vec<diff::Planned>, Vec<Row>)> {
+    // Display names the connection's other channels' groups have.
+    let names_elsewhere = match groups_rows {
+        Some(_) => state.group_names_elsewhere(channel)?,
+        None => HashMap::new(),
+    };
+    let mut decide = |users: &groups::UserRows<'_>| -> Option<GroupDecision> {
         let (rows, memberships, expanded) = groups_rows.as_ref()?;
         let mut gp =
             groups::decide_groups(rt, expanded, &snap, users, (rows, memberships), now, diff::GroupDetail::Record);
         groups_deferred += gp.deferred;
+        // A group whose name another group of the connection has is refused before anything is sent.
+        let refused;
+        (gp.planned, refused) = identity::refuse_duplicates(
+            identity::Subject::GroupName,
+            &gp.names,
+            rows,
+            &names_elsewhere,
+            std::mem::take(&mut gp.planned),
+        );
         let actions = guard::group_actions(&gp.planned, &deprovisioned);
         guard::apply_to_groups(&verdict, &mut gp.planned, &actions, &blocked);
         group_actions.extend(actions);
-        Some((gp.planned, gp.quiet))
+        Some((gp.planned, gp.quiet, refused))
     };
     let halted;
     let mut send_times = dispatch::SendTimes::default();
@@ -266,7 +285,7 @@ fn cycle_body(
         // A stop skips the groups, as in a real cycle.
         halted = exec.halted();
         if groups_rows.is_some() && !halted {
-            if let Some((gp, _)) = decide(&groups::UserRows::new(&users)) {
+            if let Some((gp, _, _)) = decide(&groups::UserRows::new(&users)) {
                 report.planned.extend(gp.iter().map(|p| plan::view(rt, p)));
             }
             lap("decide_groups_ms");
@@ -281,9 +300,9 @@ fn cycle_body(
         let groups_phase = groups_rows.as_ref().map(|(rows, _, _)| dispatch::GroupsPhase {
             rows,
             decide: Box::new(|state: &mut State, users: &groups::UserRows<'_>| {
-                let (planned, quiet) = decide(users).unwrap_or_default();
+                let (planned, quiet, refused) = decide(users).unwrap_or_default();
                 state.settle(Table::Groups, channel, &quiet, now)?;
-                Ok(planned)
+                Ok((planned, refused))
             }),
         });
         let times = exec.send_cycle(state, planned, &users, groups_phase, &mut report.figures)?;

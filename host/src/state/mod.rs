@@ -409,11 +409,21 @@ impl State {
     /// Per identifier hash, the user records of `channel`'s connection that hold it in *other* channels
     /// (removed rows aside).
     pub fn ident_owners_elsewhere(&self, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
-        let rows = self.query(
-            "SELECT ident_hash, channel, source_id, CASE WHEN target_id IS NULL THEN 0 ELSE 1 END FROM users
+        self.idents_elsewhere(Table::Users, channel)
+    }
+
+    /// Group display-name hash → the group of another channel of `channel`'s connection that has it.
+    pub fn group_names_elsewhere(&self, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
+        self.idents_elsewhere(Table::Groups, channel)
+    }
+
+    fn idents_elsewhere(&self, table: Table, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
+        let sql = format!(
+            "SELECT ident_hash, channel, source_id, CASE WHEN target_id IS NULL THEN 0 ELSE 1 END FROM {}
              WHERE connection = ?1 AND channel != ?2 AND ident_hash IS NOT NULL AND status != 'removed'",
-            &vals![self.connection_of(channel), channel],
-        )?;
+            table.name()
+        );
+        let rows = self.query(&sql, &vals![self.connection_of(channel), channel])?;
         rows.iter()
             .map(|r| {
                 Ok((r.text(0)?, Owner { channel: r.text(1)?, source_id: r.text(2)?, provisioned: r.int(3)? != 0 }))
