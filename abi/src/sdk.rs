@@ -18,7 +18,7 @@ use std::any::Any;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// Why a connector operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +95,28 @@ struct HostServices {
 }
 
 static HOST: RwLock<Option<HostServices>> = RwLock::new(None);
+
+/// One instance's own host services (ABI 1.1 `instance_new_with_host`), open until the instance is
+/// freed: the host may release its `user_data` once `instance_free` has returned, so a thread of the
+/// connector that logs later (a task still winding down) must not reach it.
+#[derive(Debug)]
+struct InstanceSink {
+    services: HostServices,
+    /// Cleared by `instance_free` under the write lock: a log call in progress (which holds the read
+    /// lock) finishes first, and none starts after.
+    open: RwLock<bool>,
+}
+
+/// The sinks of the live instances that have their own, by handle (closed and removed when freed).
+static SINKS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<usize, Arc<InstanceSink>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn sinks() -> std::sync::MutexGuard<'static, std::collections::HashMap<usize, Arc<InstanceSink>>> {
+    match SINKS.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
 static LIVE_BUFFERS: AtomicIsize = AtomicIsize::new(0);
 
 /// Number of buffers this library handed out and the host has not freed yet (for leak tests).
@@ -130,23 +152,36 @@ impl Level {
 }
 
 /// Sends log lines to the host's log callback (if it gave one): the instance's own (ABI 1.1
-/// `instance_new_with_host`) or else the one given to `conn_plugin_entry`. Cheap to copy; any thread.
+/// `instance_new_with_host`; nothing is sent once the instance has been freed) or else the one given to
+/// `conn_plugin_entry`. Cheap to clone; any thread.
 ///
 /// Never log secrets through it: the host writes these lines to its logs.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Logger {
-    services: Option<HostServices>,
+    sink: Option<Arc<InstanceSink>>,
 }
 
 impl Logger {
     /// Logs `msg` at `level`.
     pub fn log(&self, level: Level, msg: &str) {
-        let host = self.services.or_else(|| match HOST.read() {
-            Ok(guard) => *guard,
-            Err(poisoned) => *poisoned.into_inner(),
-        });
-        if let Some(HostServices { user_data, log: Some(log) }) = host {
-            log(user_data as *mut c_void, level.code(), msg.as_ptr(), msg.len());
+        let send = |host: HostServices| {
+            if let HostServices { user_data, log: Some(log) } = host {
+                log(user_data as *mut c_void, level.code(), msg.as_ptr(), msg.len());
+            }
+        };
+        match &self.sink {
+            Some(sink) => {
+                let open = sink.open.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if *open {
+                    send(sink.services);
+                }
+            }
+            None => {
+                let host = *HOST.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(h) = host {
+                    send(h);
+                }
+            }
         }
     }
 
@@ -487,8 +522,12 @@ unsafe fn open_instance<C: Connector>(
     }
     // SAFETY: the caller promises `settings` is NULL or points to `len` readable bytes for this call.
     let settings: TargetSettings = unsafe { parse_input(settings, len, "target settings") }?;
+    let sink = log.sink.clone();
     let instance = C::open(settings, log).map_err(map_error)?;
     let handle = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
+    if let Some(sink) = sink {
+        sinks().insert(handle as usize, sink);
+    }
     instances().insert(handle as usize);
     // SAFETY: `out_instance` is non-NULL and the caller promises it is writable.
     unsafe { *out_instance = handle };
@@ -520,8 +559,9 @@ pub unsafe fn instance_new_with_host<C: Connector>(
                 ErrorInfo::new(ErrorKind::Configuration, "host ABI major or struct_size not supported"),
             )
         })?;
+        let sink = Arc::new(InstanceSink { services, open: RwLock::new(true) });
         // SAFETY: the caller promises what `open_instance` needs of `settings`, `len` and `out_instance`.
-        unsafe { open_instance::<C>(settings, len, out_instance, Logger { services: Some(services) }) }
+        unsafe { open_instance::<C>(settings, len, out_instance, Logger { sink: Some(sink) }) }
     };
     // SAFETY: `guarded` needs `out_error` NULL or writable, which the caller promises.
     unsafe { guarded(out_error, run) }
@@ -567,12 +607,27 @@ pub unsafe fn instance_free<C: Connector>(instance: *mut ConnInstance) {
             live.shrink_to_fit();
         }
     }
+    // Taken out while the handle's memory is still the instance's (once freed, the address may be a
+    // new instance's, with a sink of its own).
+    let sink = {
+        let mut sinks = sinks();
+        let sink = sinks.remove(&(instance as usize));
+        if sinks.is_empty() {
+            // As for the live set: no memory kept once no instance is left.
+            sinks.shrink_to_fit();
+        }
+        sink
+    };
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the handle was in the live set (and is now removed from it), so it came from
         // `Box::<C>::into_raw` in this library and was not freed; no call is in flight (caller contract),
         // so rebuilding the box and dropping it frees it exactly once.
         drop(unsafe { Box::from_raw(instance as *mut C) });
     }));
+    // The instance logs through the host's services until here (its drop may log), and never after.
+    if let Some(sink) = sink {
+        *sink.open.write().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+    }
 }
 
 /// Shared body of `test`, `provision` and `search`.

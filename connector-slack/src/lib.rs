@@ -69,7 +69,7 @@ impl Connector for SlackConnector {
             .map_err(|e| {
                 ConnectorError::Failed(ErrorInfo::new(ErrorKind::Other, format!("cannot start the runtime: {e}")))
             })?;
-        let client = client::Client::new(&s, log)
+        let client = client::Client::new(&s, log.clone())
             .map_err(|e| ConnectorError::Failed(ErrorInfo::new(ErrorKind::Configuration, e)))?;
         log.info(&format!("slack connector opened: {} (SCIM {})", s.api_base(), s.api_version.path()));
         let conn = Arc::new(Connection {
