@@ -118,8 +118,10 @@ pub const CONN_MAX_INPUT_LEN: usize = 67_108_864;
 
 /// An opaque connector instance, created by `instance_new` and destroyed by `instance_free`.
 ///
-/// Hosts never dereference it. Instances are internally synchronised: a host may call operations on one
-/// instance from several threads at once.
+/// Hosts never dereference it, and it need not be an address (connectors built with the Rust SDK hand
+/// out numbers that are never reused, so a handle kept after `instance_free` is refused with
+/// `CONN_ERR_INVALID_ARG` instead of reaching an instance opened later). Instances are internally
+/// synchronised: a host may call operations on one instance from several threads at once.
 ///
 /// The header declares it as an incomplete type (`typedef struct ConnInstance ConnInstance;`); the
 /// generator writes that line itself, because cbindgen would give the struct a body.

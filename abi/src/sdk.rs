@@ -66,21 +66,37 @@ pub trait Connector: Send + Sync + Sized + 'static {
     fn cancel(&self) {}
 }
 
-/// The instances this library created and has not freed: every entry point that takes an instance
-/// checks its handle here first, so a freed or foreign handle is an error, not undefined behaviour.
-static INSTANCES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<usize>>> =
+/// A live instance: its connector (a `Box<C>` turned into a raw pointer), of which type, and its own
+/// log sink (ABI 1.1).
+struct Live {
+    connector: usize,
+    ty: std::any::TypeId,
+    sink: Option<Arc<InstanceSink>>,
+}
+
+/// The instances this library created and has not freed, by handle. Every entry point that takes an
+/// instance looks its handle up here first, so a freed or foreign handle is an error, not undefined
+/// behaviour. A handle is a number, never an address, and never given out twice: a stale handle kept
+/// by a host after `instance_free` can never reach an instance opened later (with another org's
+/// settings) that happens to live at the same address.
+static INSTANCES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<usize, Live>>> =
     std::sync::LazyLock::new(Default::default);
 
-fn instances() -> std::sync::MutexGuard<'static, std::collections::HashSet<usize>> {
+/// The next handle, in steps of 16 so handles look like aligned pointers to tools that print them.
+static NEXT_HANDLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(16);
+
+fn instances() -> std::sync::MutexGuard<'static, std::collections::HashMap<usize, Live>> {
     match INSTANCES.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     }
 }
 
-/// Whether `instance` is a live instance of this library.
-fn is_live(instance: *const ConnInstance) -> bool {
-    !instance.is_null() && instances().contains(&(instance as usize))
+/// The connector of `instance` when it is a live instance of `C` from this library.
+fn live<C: Connector>(instance: *const ConnInstance) -> Option<*const C> {
+    let live = instances();
+    let l = live.get(&(instance as usize))?;
+    (l.ty == std::any::TypeId::of::<C>()).then_some(l.connector as *const C)
 }
 
 fn not_live() -> (i32, ErrorInfo) {
@@ -107,16 +123,6 @@ struct InstanceSink {
     open: RwLock<bool>,
 }
 
-/// The sinks of the live instances that have their own, by handle (closed and removed when freed).
-static SINKS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<usize, Arc<InstanceSink>>>> =
-    std::sync::LazyLock::new(Default::default);
-
-fn sinks() -> std::sync::MutexGuard<'static, std::collections::HashMap<usize, Arc<InstanceSink>>> {
-    match SINKS.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 static LIVE_BUFFERS: AtomicIsize = AtomicIsize::new(0);
 
 /// Number of buffers this library handed out and the host has not freed yet (for leak tests).
@@ -524,13 +530,11 @@ unsafe fn open_instance<C: Connector>(
     let settings: TargetSettings = unsafe { parse_input(settings, len, "target settings") }?;
     let sink = log.sink.clone();
     let instance = C::open(settings, log).map_err(map_error)?;
-    let handle = Box::into_raw(Box::new(instance)) as *mut ConnInstance;
-    if let Some(sink) = sink {
-        sinks().insert(handle as usize, sink);
-    }
-    instances().insert(handle as usize);
+    let connector = Box::into_raw(Box::new(instance)) as usize;
+    let handle = NEXT_HANDLE.fetch_add(16, Ordering::SeqCst);
+    instances().insert(handle, Live { connector, ty: std::any::TypeId::of::<C>(), sink });
     // SAFETY: `out_instance` is non-NULL and the caller promises it is writable.
-    unsafe { *out_instance = handle };
+    unsafe { *out_instance = handle as *mut ConnInstance };
     Ok(())
 }
 
@@ -574,13 +578,13 @@ pub unsafe fn instance_new_with_host<C: Connector>(
 /// the caller must not free while this call runs.
 #[doc(hidden)]
 pub unsafe fn cancel<C: Connector>(instance: *const ConnInstance) -> i32 {
-    if !is_live(instance) {
+    let Some(connector) = live::<C>(instance) else {
         return CONN_ERR_INVALID_ARG;
-    }
+    };
     let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the handle is in the live set, so it came from `Box::<C>::into_raw` in this library and
-        // is not freed (the caller does not free it during this call); `C: Sync`.
-        let connector = unsafe { &*(instance as *const C) };
+        // SAFETY: the handle is live for `C`, so `connector` came from `Box::<C>::into_raw` in this library
+        // and is not freed (the caller does not free the instance during this call); `C: Sync`.
+        let connector = unsafe { &*connector };
         connector.cancel();
     }));
     if result.is_ok() {
@@ -597,32 +601,24 @@ pub unsafe fn cancel<C: Connector>(instance: *const ConnInstance) -> i32 {
 #[doc(hidden)]
 pub unsafe fn instance_free<C: Connector>(instance: *mut ConnInstance) {
     // A NULL, freed or foreign handle is ignored: freeing it would be undefined behaviour.
-    {
+    let Live { connector, sink, .. } = {
         let mut live = instances();
-        if instance.is_null() || !live.remove(&(instance as usize)) {
-            return;
+        match live.get(&(instance as usize)) {
+            Some(l) if l.ty == std::any::TypeId::of::<C>() => {}
+            _ => return,
         }
+        let Some(l) = live.remove(&(instance as usize)) else { return };
         if live.is_empty() {
-            // Give the set's memory back once no instance is left (leak checkers see a clean exit).
+            // Give the map's memory back once no instance is left (leak checkers see a clean exit).
             live.shrink_to_fit();
         }
-    }
-    // Taken out while the handle's memory is still the instance's (once freed, the address may be a
-    // new instance's, with a sink of its own).
-    let sink = {
-        let mut sinks = sinks();
-        let sink = sinks.remove(&(instance as usize));
-        if sinks.is_empty() {
-            // As for the live set: no memory kept once no instance is left.
-            sinks.shrink_to_fit();
-        }
-        sink
+        l
     };
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the handle was in the live set (and is now removed from it), so it came from
+        // SAFETY: the handle was live for `C` (and is now removed), so `connector` came from
         // `Box::<C>::into_raw` in this library and was not freed; no call is in flight (caller contract),
         // so rebuilding the box and dropping it frees it exactly once.
-        drop(unsafe { Box::from_raw(instance as *mut C) });
+        drop(unsafe { Box::from_raw(connector as *mut C) });
     }));
     // The instance logs through the host's services until here (its drop may log), and never after.
     if let Some(sink) = sink {
@@ -645,18 +641,18 @@ pub unsafe fn operation<C: Connector, Req: DeserializeOwned + Versioned, Resp: S
     op: fn(&C, Req) -> Result<Resp, ConnectorError>,
 ) -> i32 {
     let run = || {
-        if !is_live(instance) {
+        let Some(connector) = live::<C>(instance) else {
             return Err(not_live());
-        }
+        };
         if out.is_null() {
             return Err(invalid("out_response is NULL"));
         }
         // SAFETY: the caller promises `req` is NULL or points to `len` readable bytes for this call.
         let request: Req = unsafe { parse_input(req, len, "request") }?;
-        // SAFETY: `instance` is non-NULL and the caller promises it is a live `C` from `instance_new::<C>`
-        // that is not freed while this call runs. `C: Sync`, so shared references to it from several
-        // threads at once are sound.
-        let connector = unsafe { &*(instance as *const C) };
+        // SAFETY: the handle is live for `C`, so `connector` came from `Box::<C>::into_raw` in this library,
+        // and the caller does not free the instance while this call runs. `C: Sync`, so shared references
+        // to it from several threads at once are sound.
+        let connector = unsafe { &*connector };
         let response = op(connector, request).map_err(map_error)?;
         let bytes = to_json(&response)?;
         // SAFETY: `out` is non-NULL and the caller promises it is writable.
