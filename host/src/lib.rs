@@ -7,7 +7,7 @@
 //!   filters; [`mapping`] maps attributes;
 //! - [`engine`]: the cycle (collect, decide, execute, groups, plan);
 //! - [`state`]: the state store (SQLite, or PostgreSQL shared by nodes); [`cluster`]: leases and
-//!   fencing of the failover and cluster modes; [`audit`]: the audit log; [`clock`]: time;
+//!   fencing of the failover and cluster modes; [`audit`]: the audit log; [`clock`]: time; [`hex`]: hex;
 //! - [`connections`]: loading connectors and building their target settings.
 
 pub mod audit;
@@ -20,6 +20,7 @@ pub mod config;
 pub mod connections;
 pub mod engine;
 pub mod entry;
+pub mod hex;
 pub mod ldapfilter;
 pub mod mapping;
 pub mod source;

@@ -53,8 +53,7 @@ pub struct Desired {
 
 /// A short hex SHA-256.
 pub fn short_hash(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    d[..12].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&Sha256::digest(bytes)[..12])
 }
 
 /// The hash a group's display name is compared by: trimmed and case-insensitive, as the target looks

@@ -121,7 +121,7 @@ impl LdapSource {
                 let s = if k.eq_ignore_ascii_case(id_attr) && self.cfg.guid_binary {
                     guid_string(&v)
                 } else {
-                    v.iter().map(|b| format!("{b:02x}")).collect()
+                    crate::hex::encode(&v)
                 };
                 e.push(&k, s);
             }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 fn digest(keys: &[String]) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(keys.join("\n").as_bytes());
-    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&d[..6])
 }
 
 /// What was decided about a held action.
