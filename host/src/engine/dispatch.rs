@@ -232,6 +232,11 @@ impl Executor<'_> {
             let groups = forget_replaced_accounts(state, channel, &replaced)?;
             tracing::warn!(channel, users = replaced.len(), groups, "accounts were replaced in the target during this cycle (the old ones are gone): their groups are sent again at the next cycle, with the new accounts");
         }
+        drop(replaced);
+        // The calls (a group record names every member, with every previous member) are freed beside
+        // what follows.
+        let lanes: Vec<_> = lanes.into_iter().flatten().map(|l| (l.requests, l.settlements, l.owners)).collect();
+        super::drop_behind((lanes, settled_users));
         Ok(times)
     }
 

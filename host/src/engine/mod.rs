@@ -332,5 +332,14 @@ fn cycle_body(
         phases.insert("decide_groups_ms", send_times.decide_groups_ms);
     }
     report.phases_ms = phases;
+    // What the cycle read and decided (hundreds of thousands of strings for a large directory) is freed
+    // beside whatever runs next, not before the cycle can report.
+    drop_behind((snap, groups_rows, users));
     Ok(report)
+}
+
+/// Drops `value` on a thread of its own (inline when no thread can be started).
+pub(crate) fn drop_behind<T: Send + 'static>(value: T) {
+    // On failure the closure, and `value` with it, is dropped here.
+    let _ = std::thread::Builder::new().name("drop".into()).spawn(move || drop(value));
 }
