@@ -246,6 +246,20 @@ pub enum GroupDetail {
     Removals,
 }
 
+/// The ids of `previous` that `members` does not have, both sorted (one pass over each; the state
+/// gives each group's recorded members sorted, and desired members are sorted when expanded).
+fn removed<'p, 'm>(previous: &'p [String], members: &'m [&'m str]) -> impl Iterator<Item = &'p str> + 'm
+where
+    'p: 'm,
+{
+    debug_assert!(previous.is_sorted() && members.is_sorted());
+    let mut m = members.iter().peekable();
+    previous.iter().map(String::as_str).filter(move |id| {
+        while m.next_if(|x| **x < *id).is_some() {}
+        m.peek().is_none_or(|x| **x != *id)
+    })
+}
+
 /// Decides for a group present in the source.
 pub fn decide_group(
     row: Option<&Row>,
@@ -291,10 +305,7 @@ pub fn decide_group(
         GroupDetail::Removals => (
             Vec::new(),
             existing.as_ref().and(previous).map(|p| {
-                p.iter()
-                    .filter(|id| g.members.binary_search(&id.as_str()).is_err())
-                    .map(|id| MemberRef { source_id: id.clone(), target_id: None })
-                    .collect()
+                removed(p, &g.members).map(|id| MemberRef { source_id: id.to_owned(), target_id: None }).collect()
             }),
             Vec::new(),
         ),
@@ -356,7 +367,8 @@ mod tests {
     #[test]
     fn removals_detail_names_the_members_the_record_removes() {
         let g = DesiredGroup { source_id: "g", name: "team", members: vec!["a", "c", "d"] };
-        let previous: Vec<String> = ["b", "a", "e", "c"].iter().map(|s| s.to_string()).collect();
+        // Recorded members come sorted from the state.
+        let previous: Vec<String> = ["a", "b", "c", "e"].iter().map(|s| s.to_string()).collect();
         let target_of = |id: &str| Some(format!("U-{id}"));
         let r = row("different");
         let full = planned(decide_group(Some(&r), &g, Some(&previous), &target_of, 0, false, GroupDetail::Record));
@@ -378,5 +390,18 @@ mod tests {
         assert_eq!(removed_light, removed_by_record);
         assert!(light.record.members.is_empty());
         assert_eq!((light.intent, light.hash.as_str()), (full.intent, full.hash.as_str()));
+    }
+
+    #[test]
+    fn removed_walks_both_sorted_lists() {
+        let ids = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+        let gone = |previous: &[&str], members: &[&str]| -> Vec<String> {
+            removed(&ids(previous), members).map(str::to_owned).collect()
+        };
+        assert_eq!(gone(&["a", "b", "c", "e"], &["a", "c", "d"]), ["b", "e"]);
+        assert_eq!(gone(&["a", "b"], &[]), ["a", "b"]);
+        assert!(gone(&[], &["a"]).is_empty());
+        assert!(gone(&["b", "d"], &["a", "b", "c", "d", "e"]).is_empty());
+        assert_eq!(gone(&["u1", "u10", "u2"], &["u10"]), ["u1", "u2"]);
     }
 }

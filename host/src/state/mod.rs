@@ -602,14 +602,22 @@ impl State {
         })
     }
 
-    /// A group's members as last provisioned (user source ids).
+    /// A group's members as last provisioned (user source ids), each group's sorted (byte-wise).
     pub fn memberships(&self, channel: &str) -> Result<HashMap<String, Vec<String>>, StateError> {
-        let rows =
-            self.query("SELECT group_source_id, user_source_id FROM memberships WHERE channel = ?1", &vals![channel])?;
+        // The primary key's order (SQLite reads the covering index); a server whose collation is not
+        // byte-wise is sorted again below.
+        let rows = self.query(
+            "SELECT group_source_id, user_source_id FROM memberships WHERE channel = ?1
+             ORDER BY group_source_id, user_source_id",
+            &vals![channel],
+        )?;
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for mut r in rows {
             let (g, u) = (r.take_text(0).map_err(|e| self.err(e))?, r.take_text(1).map_err(|e| self.err(e))?);
             out.entry(g).or_default().push(u);
+        }
+        for members in out.values_mut().filter(|m| !m.is_sorted()) {
+            members.sort_unstable();
         }
         Ok(out)
     }
