@@ -128,7 +128,10 @@ fn phases(counts: &BTreeMap<String, u64>) -> (BTreeMap<String, u64>, BTreeMap<St
     counts.iter().map(|(k, n)| (k.clone(), *n)).partition(|(k, _)| !k.contains("/Groups"))
 }
 
-fn sync(config: &Path) -> (f64, String) {
+/// Runs `sync --once`: its wall time (process start to exit), the cycles' own duration as their reports
+/// give it (what `provisioner run` spends per cycle: no process start, connector load or exit), and a
+/// summary line per channel.
+fn sync(config: &Path) -> (f64, f64, String) {
     let t = Instant::now();
     let out = Command::new(test_support::artifact_dir().join("provisioner"))
         .arg("--config")
@@ -155,7 +158,11 @@ fn sync(config: &Path) -> (f64, String) {
                 .join("\n")
         })
         .unwrap_or_else(|| String::from_utf8_lossy(&out.stdout).into_owned());
-    (secs, summary)
+    let cycles = reports
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["duration_ms"].as_f64()).sum::<f64>() / 1000.0)
+        .unwrap_or(f64::NAN);
+    (secs, cycles, summary)
 }
 
 /// The floor of a sync's requests: the whole mix at once, or the creates then the groups if longer.
@@ -274,7 +281,7 @@ fn main() {
     let groups: Vec<Vec<usize>> = (0..GROUPS).map(|g| group_members(g, &moved)).collect();
     write_ldif(&ldif, &titles, &groups, &present);
     let s0 = stats(&url);
-    let (secs, summary) = sync(&config);
+    let (secs, _, summary) = sync(&config);
     let s1 = stats(&url);
     let counts = diff(&by_endpoint(&s1), &by_endpoint(&s0));
     let throttled = s1["throttled"].as_u64().unwrap_or(0) - s0["throttled"].as_u64().unwrap_or(0);
@@ -323,7 +330,7 @@ fn main() {
         std::fs::copy(dir.path().join("state.db"), dir.path().join("state-before-churn.db")).unwrap();
     }
     let trace_from = std::fs::metadata(dir.path().join("trace.txt")).map(|m| m.len()).unwrap_or(0);
-    let (secs, summary) = sync(&config);
+    let (secs, cycle_secs, summary) = sync(&config);
     let s2 = stats(&url);
     timeline(&dir.path().join("trace.txt"), trace_from, secs);
     let counts = diff(&by_endpoint(&s2), &by_endpoint(&s1));
@@ -338,11 +345,15 @@ fn main() {
     );
     // 3. The same directory again: no request; the wall time is the cycle's fixed cost (process start,
     // reading and deciding 10,100 users and 200 groups, the state), which the floor does not include.
-    let (fixed, summary) = sync(&config);
+    let (fixed, _, summary) = sync(&config);
     let s3 = stats(&url);
     let requests = s3["requests_total"].as_u64().unwrap_or(0) - s2["requests_total"].as_u64().unwrap_or(0);
     println!("unchanged cycle (fixed cost): {fixed:.2} s, {requests} requests; {}", summary.trim());
     let fl = sync_floor(&counts);
+    println!(
+        "churn as a `run` cycle (its report's duration: no process start, connector load or exit): {cycle_secs:.2} s = {:.3}x the floor",
+        cycle_secs / fl
+    );
     println!("churn less the fixed cost: {:.2} s = {:.3}x the floor {fl:.2} s", secs - fixed, (secs - fixed) / fl);
     let _ = sim.kill();
     let _ = sim.wait();

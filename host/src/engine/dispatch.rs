@@ -81,8 +81,9 @@ struct LaneData<'r> {
     requests: Arc<Vec<ProvisionRequest>>,
     settlements: Vec<Vec<Settlement>>,
     rows: &'r HashMap<String, Row>,
-    /// Who holds each target object in the connection (see `refuse_taken_accounts`).
-    owners: HashMap<String, Owner>,
+    /// Who holds each target object in the connection (see `refuse_taken_accounts`), read when the
+    /// first batch comes back rather than before the first call.
+    owners: Option<HashMap<String, Owner>>,
     /// Workers still running.
     live: usize,
 }
@@ -276,14 +277,7 @@ impl Executor<'_> {
                 settlements.push(batch);
             }
         }
-        Ok(LaneData {
-            table,
-            requests: Arc::new(requests),
-            settlements,
-            rows,
-            owners: state.target_owners(table, channel)?,
-            live: 0,
-        })
+        Ok(LaneData { table, requests: Arc::new(requests), settlements, rows, owners: None, live: 0 })
     }
 
     /// Starts up to `threads` workers taking the lane's batches in order; returns how many started.
@@ -355,7 +349,11 @@ impl Executor<'_> {
             Ok(r) => r,
             Err(info) => records.iter().map(|r| RecordResult::failed(r, info.clone())).collect(),
         };
-        let results = self.refuse_taken_accounts(&mut lane.owners, records, results);
+        let owners = match &mut lane.owners {
+            Some(o) => o,
+            None => lane.owners.insert(state.target_owners(lane.table, self.rt.name())?),
+        };
+        let results = self.refuse_taken_accounts(owners, records, results);
         let rows = self.settle(state, lane.table, records, &lane.settlements[i], results, lane.rows, figures)?;
         self.opts.progress.advance(records.len() as u64);
         Ok(rows)
