@@ -350,9 +350,9 @@ typedef struct ConnPluginV1 {
    * **ABI 1.1.** Like `instance_new`, with host services for this instance alone: the instance logs
    * through `host->log` with `host->user_data` (copied; `host` is borrowed for the call only), so two
    * hosts in one process never receive each other's logs. The instance calls that `log` only until
-   * `instance_free` returns for it (a call in progress when it is freed finishes first), so the host
-   * may release that `user_data` once `instance_free` has returned; that `log` must not wait for the
-   * thread that calls `instance_free`. Optional (absent from a 1.0 table, see `cancel`); without it,
+   * `instance_free` returns for it (a call in progress when it is freed finishes first), or, when
+   * this call fails, until it returns; the host may then release that `user_data`. That `log` must
+   * not wait for the thread that calls `instance_free`, nor call `instance_free` itself. Optional (absent from a 1.0 table, see `cancel`); without it,
    * instances log through the services given to `conn_plugin_entry`. `host` must not be NULL and must
    * pass the same checks as in `conn_plugin_entry`; the other arguments, return codes and ownership
    * are those of `instance_new`.

@@ -123,6 +123,25 @@ struct InstanceSink {
     open: RwLock<bool>,
 }
 
+impl InstanceSink {
+    /// No log line reaches the host through this sink after this returns.
+    fn close(&self) {
+        *self.open.write().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+    }
+}
+
+/// Closes an instance's sink unless the instance was opened: a failed or panicking `open` may have
+/// handed its logger to a thread that outlives it, and the host releases `user_data` on failure.
+struct CloseUnlessOpened(Option<Arc<InstanceSink>>);
+
+impl Drop for CloseUnlessOpened {
+    fn drop(&mut self) {
+        if let Some(sink) = self.0.take() {
+            sink.close();
+        }
+    }
+}
+
 static LIVE_BUFFERS: AtomicIsize = AtomicIsize::new(0);
 
 /// Number of buffers this library handed out and the host has not freed yet (for leak tests).
@@ -564,8 +583,14 @@ pub unsafe fn instance_new_with_host<C: Connector>(
             )
         })?;
         let sink = Arc::new(InstanceSink { services, open: RwLock::new(true) });
+        let mut close = CloseUnlessOpened(Some(Arc::clone(&sink)));
         // SAFETY: the caller promises what `open_instance` needs of `settings`, `len` and `out_instance`.
-        unsafe { open_instance::<C>(settings, len, out_instance, Logger { sink: Some(sink) }) }
+        let opened = unsafe { open_instance::<C>(settings, len, out_instance, Logger { sink: Some(sink) }) };
+        if opened.is_ok() {
+            // The instance owns the sink now: `instance_free` closes it.
+            close.0 = None;
+        }
+        opened
     };
     // SAFETY: `guarded` needs `out_error` NULL or writable, which the caller promises.
     unsafe { guarded(out_error, run) }
@@ -622,7 +647,7 @@ pub unsafe fn instance_free<C: Connector>(instance: *mut ConnInstance) {
     }));
     // The instance logs through the host's services until here (its drop may log), and never after.
     if let Some(sink) = sink {
-        *sink.open.write().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        sink.close();
     }
 }
 

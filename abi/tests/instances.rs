@@ -176,3 +176,60 @@ fn a_freed_handle_never_reaches_an_instance_opened_later() {
         unsafe { sdk::instance_free::<Org>(b) };
     }
 }
+
+/// A connector whose `open` starts a thread that logs for ever, then fails (or panics).
+struct FailsAfterStarting;
+
+impl Connector for FailsAfterStarting {
+    fn describe() -> Descriptor {
+        Descriptor { name: "fails".into(), ..Chatty::describe() }
+    }
+    fn open(s: TargetSettings, log: Logger) -> Result<Self, ConnectorError> {
+        std::thread::spawn(move || loop {
+            log.info("tick");
+            std::thread::sleep(Duration::from_micros(200));
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        if s.settings.contains_key("panic") {
+            panic!("open panicked");
+        }
+        Err(ConnectorError::Failed(ErrorInfo::new(ErrorKind::Configuration, "bad settings")))
+    }
+    fn test(&self, _: TestRequest) -> Result<TestResponse, ConnectorError> {
+        Err(ConnectorError::Unsupported("test".into()))
+    }
+    fn provision(&self, _: ProvisionRequest) -> Result<ProvisionResponse, ConnectorError> {
+        Err(ConnectorError::Unsupported("provision".into()))
+    }
+}
+
+#[test]
+fn no_line_reaches_the_host_after_a_failed_open_returns() {
+    for settings in [&br#"{"v":1,"settings":{}}"#[..], &br#"{"v":1,"settings":{"panic":true}}"#[..]] {
+        let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        let host = ConnHostV1 {
+            struct_size: std::mem::size_of::<ConnHostV1>() as u32,
+            abi_major: CONN_ABI_MAJOR,
+            abi_minor: CONN_ABI_MINOR,
+            user_data: counter as *const AtomicUsize as *mut c_void,
+            log: Some(count),
+        };
+        let mut instance: *mut ConnInstance = std::ptr::null_mut();
+        // SAFETY: a valid host struct and settings for the call, a writable out pointer, no error buffer.
+        let rc = unsafe {
+            sdk::instance_new_with_host::<FailsAfterStarting>(
+                &host,
+                settings.as_ptr(),
+                settings.len(),
+                &mut instance,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_ne!(rc, CONN_OK);
+        assert!(instance.is_null());
+        let at_return = counter.load(Ordering::SeqCst);
+        assert!(at_return > 0, "the thread logged while open ran");
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(counter.load(Ordering::SeqCst), at_return, "a line reached the host after the failed open");
+    }
+}

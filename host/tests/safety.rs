@@ -611,3 +611,49 @@ fn a_second_group_with_the_same_name_does_not_take_over_the_first() {
     assert_eq!(h.group_members("Ops B"), ["b"]);
     assert_eq!(h.group_members("Engineering"), ["a", "b"]);
 }
+
+#[test]
+fn a_name_a_group_still_has_in_slack_is_not_taken_until_its_rename_or_delete_settles() {
+    let h = Host::new(SimConfig::default());
+    h.write_config("", "");
+    // Any group delete is held (the guard's minimum count is 0), so the one below stays pending.
+    let mut cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+    cfg.push_str("\n[connections.channels.deprovision_guard]\nmin_count = 0\n");
+    std::fs::write(h.path("provisioner.toml"), cfg).unwrap();
+    let people: Vec<Person> = ["a", "b", "c"].iter().map(|u| person(u)).collect();
+    let three = group("g-1", "Engineering", "", &["a", "b"])
+        + &group("g-2", "Sales", "", &["a"])
+        + &group("g-3", "Ops", "", &["a"]);
+    h.write_ldif(&(ldif(&people, &[]) + &three));
+    h.sync();
+
+    // g-1 is renamed in the source while a new group takes its old name, in the same cycle: the
+    // connector would find g-1's Slack group by that name before (or whether or not) the rename lands.
+    let renamed = group("g-1", "Platform", "", &["a", "b"])
+        + &group("g-2", "Sales", "", &["a"])
+        + &group("g-3", "Ops", "", &["a"])
+        + &group("g-5", "Engineering", "ou=New,", &["c"]);
+    h.write_ldif(&(ldif(&people, &[]) + &renamed));
+    let out = h.run(&["sync", "--once"]);
+    assert!(!out.status.success());
+    assert_eq!(h.group_members("Platform"), ["a", "b"], "renamed, members kept");
+    assert!(h.groups().iter().all(|g| g["displayName"] != "Engineering"), "{:?}", h.groups());
+    // Once the rename has settled, the name is free.
+    h.sync();
+    assert_eq!(h.group_members("Engineering"), ["c"]);
+    assert_eq!(h.group_members("Platform"), ["a", "b"]);
+
+    // A group the source no longer has, whose delete the guard holds, keeps its name in Slack: a new
+    // group with that name is refused (it would take the held group over and overwrite its members).
+    let without_sales = group("g-1", "Platform", "", &["a", "b"])
+        + &group("g-3", "Ops", "", &["a"])
+        + &group("g-5", "Engineering", "ou=New,", &["c"])
+        + &group("g-6", "SALES", "ou=New,", &["b", "c"]);
+    h.write_ldif(&(ldif(&people, &[]) + &without_sales));
+    let out = h.run(&["sync", "--once"]);
+    assert!(!out.status.success());
+    assert_eq!(h.group_members("Sales"), ["a"], "the held group is untouched");
+    assert!(h.groups().iter().all(|g| g["displayName"] != "SALES"));
+    let last = h.audit().into_iter().rev().find(|e| e["source_id"] == "g-6").unwrap();
+    assert!(last["non_success_cause"].as_str().unwrap().contains("g-2"), "{last}");
+}

@@ -86,6 +86,9 @@ struct LaneData<'r> {
     owners: Option<HashMap<String, Owner>>,
     /// Workers still running.
     live: usize,
+    /// Users lane of a channel with groups: accounts that come back replaced leave their groups'
+    /// recorded members (see `forget_replaced_accounts`).
+    regroup: bool,
 }
 
 /// Takes the users in `replaced` (their account was replaced) out of the recorded members of every
@@ -155,7 +158,9 @@ impl Executor<'_> {
         let total_users = (first.len() + updates.len()) as u64;
         let mut lanes: [Option<LaneData<'_>>; 2] = [None, None];
         if total_users > 0 {
-            lanes[0] = Some(self.lane(state, Table::Users, vec![first, updates], user_rows)?);
+            let mut lane = self.lane(state, Table::Users, vec![first, updates], user_rows)?;
+            lane.regroup = has_groups;
+            lanes[0] = Some(lane);
             self.opts.progress.start(channel, "sync", total_users);
         }
         let (tx, rx) = std::sync::mpsc::channel::<Msg>();
@@ -218,22 +223,6 @@ impl Executor<'_> {
         });
         self.opts.progress.finish();
         outcome?;
-        // A user record can come back with a new account (the old one is gone from the target and the
-        // connector matched or created another): the groups name the old one, whose memberships went
-        // with it, and a group whose members did not change in the source would never be sent again.
-        let replaced: HashSet<&str> = settled_users
-            .values()
-            .filter(|r| {
-                let before = user_rows.get(&r.source_id).and_then(|o| o.target_id.as_ref());
-                r.target_id.is_some() && before.is_some_and(|t| r.target_id.as_ref() != Some(t))
-            })
-            .map(|r| r.source_id.as_str())
-            .collect();
-        if has_groups && !replaced.is_empty() {
-            let groups = forget_replaced_accounts(state, channel, &replaced)?;
-            tracing::warn!(channel, users = replaced.len(), groups, "accounts were replaced in the target during this cycle (the old ones are gone): their groups are sent again at the next cycle, with the new accounts");
-        }
-        drop(replaced);
         // The calls (a group record names every member, with every previous member) are freed beside
         // what follows.
         let lanes: Vec<_> = lanes.into_iter().flatten().map(|l| (l.requests, l.settlements, l.owners)).collect();
@@ -277,7 +266,7 @@ impl Executor<'_> {
                 settlements.push(batch);
             }
         }
-        Ok(LaneData { table, requests: Arc::new(requests), settlements, rows, owners: None, live: 0 })
+        Ok(LaneData { table, requests: Arc::new(requests), settlements, rows, owners: None, live: 0, regroup: false })
     }
 
     /// Starts up to `threads` workers taking the lane's batches in order; returns how many started.
@@ -354,6 +343,27 @@ impl Executor<'_> {
             None => lane.owners.insert(state.target_owners(lane.table, self.rt.name())?),
         };
         let results = self.refuse_taken_accounts(owners, records, results);
+        if lane.regroup {
+            // A user record can come back with a new account (the old one is gone from the target and
+            // the connector matched or created another): the groups name the old one, whose memberships
+            // went with it, and a group whose members did not change in the source would never be sent
+            // again. Recorded before the new account is (a crash in between leaves the record dirty, so
+            // the next cycle does this again), so it is never lost.
+            let replaced: HashSet<&str> = records
+                .iter()
+                .zip(&results)
+                .filter(|(rec, r)| {
+                    let before = lane.rows.get(&rec.source_id).and_then(|o| o.target_id.as_ref());
+                    r.target_id.is_some() && before.is_some_and(|t| r.target_id.as_ref() != Some(t))
+                })
+                .map(|(rec, _)| rec.source_id.as_str())
+                .collect();
+            if !replaced.is_empty() {
+                let channel = self.rt.name();
+                let groups = forget_replaced_accounts(state, channel, &replaced)?;
+                tracing::warn!(channel, users = replaced.len(), groups, "accounts were replaced in the target (the old ones are gone): their groups are sent again at the next cycle, with the new accounts");
+            }
+        }
         let rows = self.settle(state, lane.table, records, &lane.settlements[i], results, lane.rows, figures)?;
         self.opts.progress.advance(records.len() as u64);
         Ok(rows)

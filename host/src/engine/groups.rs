@@ -162,8 +162,14 @@ pub(crate) fn decide_groups(
             }
             Decision::Deferred => plan.deferred += 1,
             Decision::Nothing => {
-                // Rows from before display names were recorded (or renamed in a way the hash ignores).
-                if let Some(r) = row.filter(|r| r.ident_hash.as_deref() != Some(name_hash.as_str())) {
+                // Provisioned groups recorded before display names were (a group the connector skipped,
+                // with no target object, holds no name).
+                let stale = |r: &&Row| {
+                    r.target_id.is_some()
+                        && r.status == Status::Active
+                        && r.ident_hash.as_deref() != Some(name_hash.as_str())
+                };
+                if let Some(r) = row.filter(stale) {
                     plan.quiet.push(Row { ident_hash: Some(name_hash), ..r.clone() });
                 }
             }

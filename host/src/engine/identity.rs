@@ -70,8 +70,25 @@ pub(crate) fn refuse_duplicates(
             r.target_id.is_some() && r.status != Status::Removed && r.ident_hash.as_deref().is_none_or(|h| h == hash)
         })
     };
+    // Groups: the name a provisioned group of this channel still has in the target (its recorded hash)
+    // is taken until its rename or delete has settled, even when the source no longer gives it that
+    // name: a new group with it would be matched to that group by name.
+    let mut holders: HashMap<&str, &str> = HashMap::new();
+    if matches!(subject, Subject::GroupName) {
+        for r in rows.values().filter(|r| r.target_id.is_some() && r.status != Status::Removed) {
+            if let Some(h) = r.ident_hash.as_deref() {
+                holders.insert(h, r.source_id.as_str());
+            }
+        }
+    }
     let mut losers: HashMap<&str, ErrorInfo> = HashMap::new();
     for (hash, candidates) in idents {
+        if let Some(holder) = holders.get(hash.as_str()).filter(|h| !candidates.iter().any(|(id, _)| id == *h)) {
+            for (id, _) in candidates {
+                losers.insert(id, subject.duplicate(holder, None));
+            }
+            continue;
+        }
         if let Some(owner) = elsewhere.get(hash) {
             for (id, _) in candidates.iter().filter(|(id, _)| !holds_account(id, hash)) {
                 losers.insert(id, subject.duplicate(&owner.source_id, Some(&owner.channel)));

@@ -112,7 +112,8 @@ pub struct Row {
     pub next_attempt_at: i64,
     /// Last error message.
     pub last_error: Option<String>,
-    /// Hash of the unique user identifier's value as last provisioned (never the value).
+    /// Users: hash of the unique user identifier's value as last provisioned; groups: of the display
+    /// name, trimmed and lower-cased (never the value).
     pub ident_hash: Option<String>,
     /// The desired state's hash when the connector skipped it (an option was off): not sent again
     /// while it is unchanged and the connection's settings are unchanged.
@@ -412,15 +413,19 @@ impl State {
         self.idents_elsewhere(Table::Users, channel)
     }
 
-    /// Group display-name hash → the group of another channel of `channel`'s connection that has it.
+    /// Group display-name hash → the provisioned group of another channel of `channel`'s connection
+    /// that has it in the target.
     pub fn group_names_elsewhere(&self, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
         self.idents_elsewhere(Table::Groups, channel)
     }
 
     fn idents_elsewhere(&self, table: Table, channel: &str) -> Result<HashMap<String, Owner>, StateError> {
+        // A group holds its name only once it exists in the target; a user's identifier is claimed as
+        // soon as a record has it (whether its account exists is in `provisioned`).
+        let provisioned_only = if table == Table::Groups { " AND target_id IS NOT NULL" } else { "" };
         let sql = format!(
             "SELECT ident_hash, channel, source_id, CASE WHEN target_id IS NULL THEN 0 ELSE 1 END FROM {}
-             WHERE connection = ?1 AND channel != ?2 AND ident_hash IS NOT NULL AND status != 'removed'",
+             WHERE connection = ?1 AND channel != ?2 AND ident_hash IS NOT NULL AND status != 'removed'{provisioned_only}",
             table.name()
         );
         let rows = self.query(&sql, &vals![self.connection_of(channel), channel])?;

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS channel_meta (
 /// Version 2: identity integrity and the deprovisioning guard.
 /// - `connection` on users and groups, so one Slack account maps to at most one record per connection
 ///   (the unique indexes are created by `State::bind_channels`, once rows know their connection);
-/// - `ident_hash`: a hash of the unique user identifier's value (never the value);
+/// - `ident_hash`: a hash of the unique user identifier's value (never the value); on groups, since the
+///   group-name check, of the display name (trimmed, lower-cased);
 /// - `skipped_hash`: the desired state a connector skipped (an option was off), not re-sent while the
 ///   connection's settings are unchanged;
 /// - `holds`: deprovisioning actions held by the guard, approved or rejected;
