@@ -51,30 +51,30 @@ extern "C" fn count(user_data: *mut c_void, _level: i32, _msg: *const u8, _len: 
     counter.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Opens a `C` through `instance_new_with_host` with a log callback that counts into the returned
+/// counter: the status code and the instance.
+fn open_counting<C: Connector>(settings: &[u8]) -> (&'static AtomicUsize, i32, *mut ConnInstance) {
+    // Leaked, so a late call would be counted rather than be a use after free in the test itself.
+    let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let host = ConnHostV1 {
+        struct_size: std::mem::size_of::<ConnHostV1>() as u32,
+        abi_major: CONN_ABI_MAJOR,
+        abi_minor: CONN_ABI_MINOR,
+        user_data: counter as *const AtomicUsize as *mut c_void,
+        log: Some(count),
+    };
+    let mut instance: *mut ConnInstance = std::ptr::null_mut();
+    // SAFETY: a valid host struct and settings for the call, a writable out pointer, no error buffer.
+    let rc = unsafe {
+        sdk::instance_new_with_host::<C>(&host, settings.as_ptr(), settings.len(), &mut instance, std::ptr::null_mut())
+    };
+    (counter, rc, instance)
+}
+
 #[test]
 fn no_line_reaches_the_host_after_instance_free_returns() {
     for _ in 0..20 {
-        // Leaked, so a late call would be counted rather than be a use after free in the test itself.
-        let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
-        let host = ConnHostV1 {
-            struct_size: std::mem::size_of::<ConnHostV1>() as u32,
-            abi_major: CONN_ABI_MAJOR,
-            abi_minor: CONN_ABI_MINOR,
-            user_data: counter as *const AtomicUsize as *mut c_void,
-            log: Some(count),
-        };
-        let settings = br#"{"v":1,"settings":{}}"#;
-        let mut instance: *mut ConnInstance = std::ptr::null_mut();
-        // SAFETY: a valid host struct and settings for the call, a writable out pointer, no error buffer.
-        let rc = unsafe {
-            sdk::instance_new_with_host::<Chatty>(
-                &host,
-                settings.as_ptr(),
-                settings.len(),
-                &mut instance,
-                std::ptr::null_mut(),
-            )
-        };
+        let (counter, rc, instance) = open_counting::<Chatty>(br#"{"v":1,"settings":{}}"#);
         assert_eq!(rc, CONN_OK);
         let t = Instant::now();
         while counter.load(Ordering::SeqCst) == 0 {
@@ -206,25 +206,7 @@ impl Connector for FailsAfterStarting {
 #[test]
 fn no_line_reaches_the_host_after_a_failed_open_returns() {
     for settings in [&br#"{"v":1,"settings":{}}"#[..], &br#"{"v":1,"settings":{"panic":true}}"#[..]] {
-        let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
-        let host = ConnHostV1 {
-            struct_size: std::mem::size_of::<ConnHostV1>() as u32,
-            abi_major: CONN_ABI_MAJOR,
-            abi_minor: CONN_ABI_MINOR,
-            user_data: counter as *const AtomicUsize as *mut c_void,
-            log: Some(count),
-        };
-        let mut instance: *mut ConnInstance = std::ptr::null_mut();
-        // SAFETY: a valid host struct and settings for the call, a writable out pointer, no error buffer.
-        let rc = unsafe {
-            sdk::instance_new_with_host::<FailsAfterStarting>(
-                &host,
-                settings.as_ptr(),
-                settings.len(),
-                &mut instance,
-                std::ptr::null_mut(),
-            )
-        };
+        let (counter, rc, instance) = open_counting::<FailsAfterStarting>(settings);
         assert_ne!(rc, CONN_OK);
         assert!(instance.is_null());
         let at_return = counter.load(Ordering::SeqCst);
