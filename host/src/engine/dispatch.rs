@@ -95,13 +95,13 @@ struct LaneData<'r> {
 /// group of the channel, and makes those groups' recorded desire stale, so the next decision sends them
 /// again and adds the new accounts (adding a member already there is harmless). Returns how many
 /// groups that touched.
-fn forget_replaced_accounts(state: &mut State, channel: &str, replaced: &HashSet<&str>) -> Result<usize, CycleError> {
+fn forget_replaced_accounts(state: &mut State, channel: &str, replaced: &HashSet<String>) -> Result<usize, CycleError> {
     let memberships = state.memberships(channel)?;
     let rows = state.rows(Table::Groups, channel)?;
     let touched: Vec<(&str, Vec<String>)> = memberships
         .iter()
-        .filter(|(_, members)| members.iter().any(|u| replaced.contains(u.as_str())))
-        .map(|(g, members)| (g.as_str(), members.iter().filter(|u| !replaced.contains(u.as_str())).cloned().collect()))
+        .filter(|(_, members)| members.iter().any(|u| replaced.contains(u)))
+        .map(|(g, members)| (g.as_str(), members.iter().filter(|u| !replaced.contains(*u)).cloned().collect()))
         .collect();
     let as_slices: Vec<(&str, &[String])> = touched.iter().map(|(g, m)| (*g, m.as_slice())).collect();
     state.set_memberships_many(channel, &as_slices)?;
@@ -166,6 +166,8 @@ impl Executor<'_> {
         let (tx, rx) = std::sync::mpsc::channel::<Msg>();
         // Users settled this cycle, for the groups' decision.
         let mut settled_users: HashMap<String, Row> = HashMap::new();
+        // Users whose account came back replaced this cycle (see `forget_replaced_accounts`).
+        let mut replaced: HashSet<String> = HashSet::new();
         let outcome = std::thread::scope(|s| -> Result<(), CycleError> {
             // Owned here: when the loop below returns early (a state or audit error), the receiver is
             // dropped, so each worker stops after its call in flight instead of sending the rest.
@@ -209,7 +211,7 @@ impl Executor<'_> {
                     }
                     Msg::Batch(l, i, result) => {
                         let Some(lane) = lanes[l as usize].as_mut() else { continue };
-                        let rows = self.settle_batch(state, lane, i, result, figures)?;
+                        let rows = self.settle_batch(state, lane, i, result, &mut replaced, figures)?;
                         if l == Lane::Users {
                             if i < first_total {
                                 first_pending = first_pending.saturating_sub(1);
@@ -319,15 +321,18 @@ impl Executor<'_> {
         workers
     }
 
-    /// Binds and settles one batch's results; returns the rows as settled.
+    /// Binds and settles one batch's results; returns the rows as settled. `replaced` gathers the
+    /// users of the cycle whose account came back replaced.
     fn settle_batch(
         &self,
         state: &mut State,
         lane: &mut LaneData<'_>,
         i: usize,
         result: Result<Vec<RecordResult>, CallError>,
+        replaced: &mut HashSet<String>,
         figures: &mut CycleFigures,
     ) -> Result<Vec<Row>, CycleError> {
+        let channel = self.rt.name();
         let records = &lane.requests[i].records;
         let results = match result.map_err(|e| e.to_error_info()).and_then(|r| {
             bind_results(records, r).map_err(|why| {
@@ -349,22 +354,27 @@ impl Executor<'_> {
             // went with it, and a group whose members did not change in the source would never be sent
             // again. Recorded before the new account is (a crash in between leaves the record dirty, so
             // the next cycle does this again), so it is never lost.
-            let replaced: HashSet<&str> = records
+            let now_replaced: HashSet<String> = records
                 .iter()
                 .zip(&results)
                 .filter(|(rec, r)| {
                     let before = lane.rows.get(&rec.source_id).and_then(|o| o.target_id.as_ref());
                     r.target_id.is_some() && before.is_some_and(|t| r.target_id.as_ref() != Some(t))
                 })
-                .map(|(rec, _)| rec.source_id.as_str())
+                .map(|(rec, _)| rec.source_id.clone())
                 .collect();
-            if !replaced.is_empty() {
-                let channel = self.rt.name();
-                let groups = forget_replaced_accounts(state, channel, &replaced)?;
-                tracing::warn!(channel, users = replaced.len(), groups, "accounts were replaced in the target (the old ones are gone): their groups are sent again at the next cycle, with the new accounts");
+            if !now_replaced.is_empty() {
+                let groups = forget_replaced_accounts(state, channel, &now_replaced)?;
+                tracing::warn!(channel, users = now_replaced.len(), groups, "accounts were replaced in the target (the old ones are gone): their groups are sent again at the next cycle, with the new accounts");
+                replaced.extend(now_replaced);
             }
         }
         let rows = self.settle(state, lane.table, records, &lane.settlements[i], results, lane.rows, figures)?;
+        if lane.table == Table::Groups && !replaced.is_empty() {
+            // A group sent beside the users named a replaced account by its old id and has just recorded
+            // it as a member again: forgotten again, so the next cycle still adds the new account.
+            forget_replaced_accounts(state, channel, replaced)?;
+        }
         self.opts.progress.advance(records.len() as u64);
         Ok(rows)
     }
