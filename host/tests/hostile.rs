@@ -188,11 +188,12 @@ fn sigterm_stops_a_run_waiting_on_a_throttled_target_within_seconds() {
 /// the state or the logs.
 #[test]
 fn error_causes_carry_kinds_and_codes_never_values() {
+    // Port 1 (tcpmux), outside the ephemeral range: a port picked by binding port 0 and dropping the
+    // listener could be given to another test's server before the sync connects (seen in CI).
     let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        drop(l);
-        format!("http://127.0.0.1:{port}")
+        let refused = std::net::TcpStream::connect("127.0.0.1:1").map_err(|e| e.kind());
+        assert_eq!(refused.err(), Some(std::io::ErrorKind::ConnectionRefused), "something listens on port 1");
+        "http://127.0.0.1:1".to_owned()
     };
     let plain = Hostile::start(Mode::PlainAtOnce);
     let tls_to_plain = format!("https://127.0.0.1:{}", plain.port);
