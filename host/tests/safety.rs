@@ -500,6 +500,8 @@ fn user_names_slack_would_store_as_one_are_duplicates() {
     let mut other = person("j smith");
     other.title = "Impostor".into();
     h.write_ldif(&ldif(&[person("j_smith"), other], &[]));
+    let planned = stdout(&h.run(&["plan"]));
+    assert!(planned.contains("REFUSED CREATE") && planned.contains("uuid-j smith: duplicate_identifier"), "{planned}");
     let out = h.run(&["sync", "--once"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert_eq!(h.user("j_smith").unwrap(), before, "the live account is untouched");
@@ -581,6 +583,12 @@ fn a_second_group_with_the_same_name_does_not_take_over_the_first() {
     // connector would adopt the first one's Slack group (looked up by name) and overwrite its members.
     let dup = group("g-2", "ENGINEERING", "ou=Sales,", &["c", "d"]);
     h.write_ldif(&format!("{base}{dup}"));
+    // `plan` says so first (with the reason, without the name).
+    let planned = stdout(&h.run(&["plan"]));
+    assert!(planned.contains("REFUSED GROUP_CREATE") && planned.contains("g-2: duplicate_group_name"), "{planned}");
+    assert!(!planned.to_lowercase().contains("engineering"), "{planned}");
+    let json: Value = serde_json::from_slice(&h.run(&["plan", "--json"]).stdout).unwrap();
+    assert_eq!(json[0]["refused"][0]["source_id"], "g-2", "{json}");
     let out = h.run(&["sync", "--once"]);
     assert!(!out.status.success(), "a refused record fails the run: {}", stdout(&out));
     assert_eq!(h.group_members("Engineering"), ["a", "b"], "the first group is untouched");

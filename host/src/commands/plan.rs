@@ -40,6 +40,13 @@ pub fn render_plan(reports: &[CycleReport]) -> String {
                 s.push_str(&format!("  HELD {:<13} {} {}{member}\n", a.action, a.object_class, a.source_id));
             }
         }
+        for x in &r.refused {
+            s.push_str(&format!(
+                "  REFUSED {:<13} {} {}: {}
+",
+                x.event_type, x.object_class, x.source_id, x.reason
+            ));
+        }
         for p in &r.planned {
             let target = p.target_id.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
             s.push_str(&format!("  {:<13} {} {}{}\n", p.event_type, p.object_class, p.source_id, target));

@@ -21,7 +21,7 @@ mod identity;
 mod plan;
 mod progress;
 
-pub use plan::PlannedView;
+pub use plan::{PlannedView, RefusedView};
 pub use progress::{NoProgress, Progress};
 
 use crate::audit::Audit;
@@ -116,6 +116,10 @@ pub struct CycleReport {
     pub phases_ms: BTreeMap<&'static str, u64>,
     /// For `plan`: what would be sent.
     pub planned: Vec<PlannedView>,
+    /// For `plan`: records that would be refused before sending (a duplicate unique identifier or group
+    /// name), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<plan::RefusedView>,
     /// Deprovisioning actions the guard held this cycle.
     pub held: Vec<HeldAction>,
     /// The guard's message when it held actions (names the count, the threshold, the commands).
@@ -281,12 +285,14 @@ fn cycle_body(
     let mut send_times = dispatch::SendTimes::default();
     if opts.dry_run {
         report.planned = planned.iter().map(|p| plan::view(rt, p)).collect();
+        report.refused = refused.iter().map(|(p, why)| plan::refused(p, why)).collect();
         plan::predicted(&mut users, &planned);
         // A stop skips the groups, as in a real cycle.
         halted = exec.halted();
         if groups_rows.is_some() && !halted {
-            if let Some((gp, _, _)) = decide(&groups::UserRows::new(&users)) {
+            if let Some((gp, _, refused)) = decide(&groups::UserRows::new(&users)) {
                 report.planned.extend(gp.iter().map(|p| plan::view(rt, p)));
+                report.refused.extend(refused.iter().map(|(p, why)| plan::refused(p, why)));
             }
             lap("decide_groups_ms");
         }

@@ -23,6 +23,32 @@ pub struct PlannedView {
     pub changes: BTreeMap<String, Value>,
 }
 
+/// A record `plan` shows as refused before sending, and why (the error's code and text: no values).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefusedView {
+    /// The audit event type it would have had.
+    pub event_type: String,
+    /// `user` or `group`.
+    pub object_class: String,
+    /// The source id.
+    pub source_id: String,
+    /// Why: `code: message`.
+    pub reason: String,
+}
+
+/// The view of a refused record.
+pub(crate) fn refused(p: &Planned, why: &connector_abi::payload::ErrorInfo) -> RefusedView {
+    RefusedView {
+        event_type: p.intent.as_str().into(),
+        object_class: p.record.object_class.as_str().into(),
+        source_id: p.record.source_id.clone(),
+        reason: match &why.code {
+            Some(code) => format!("{code}: {}", why.message),
+            None => why.message.clone(),
+        },
+    }
+}
+
 /// The view of one planned record.
 pub(crate) fn view(rt: &ChannelRuntime, p: &Planned) -> PlannedView {
     let keys: Vec<&String> = match &p.record.changed {
