@@ -87,26 +87,8 @@ pub(crate) fn make_certs(dir: &Path) {
     );
 }
 
-/// A free loopback port below the kernel's ephemeral range, so no server of another test (they all
-/// bind port 0) can be given it between this check and slapd's bind.
 fn free_port() -> u16 {
-    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    if low < 11000 {
-        return std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    }
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let mut candidate = u64::from(seed) ^ (u64::from(std::process::id()) << 16);
-    loop {
-        // A linear congruential step over 10,000 ports below the range.
-        candidate = candidate.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let port = low - 10_000 + ((candidate >> 33) % 10_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Slapd {
