@@ -370,7 +370,9 @@ impl Executor<'_> {
             }
         }
         let rows = self.settle(state, lane.table, records, &lane.settlements[i], results, lane.rows, figures)?;
-        if lane.table == Table::Groups && !replaced.is_empty() {
+        // Only a batch with a group that names a replaced user can have recorded it again.
+        let names_replaced = records.iter().any(|r| r.members.iter().any(|m| replaced.contains(&m.source_id)));
+        if lane.table == Table::Groups && names_replaced {
             // A group sent beside the users named a replaced account by its old id and has just recorded
             // it as a member again: forgotten again, so the next cycle still adds the new account.
             forget_replaced_accounts(state, channel, replaced)?;
