@@ -457,6 +457,60 @@ fn mass_member_removals_are_held_while_additions_go_out() {
     assert!(held_is_empty(&h));
 }
 
+/// Enough memberships (180 groups of 120: 21,600) that the groups are expanded and predicted in two
+/// parts on two threads: the guard still counts every removal of both parts, and the additions of both
+/// go out.
+#[test]
+fn member_removals_are_counted_whole_when_many_large_groups_are_decided_in_parts() {
+    let h = off();
+    h.write_config("", "");
+    let mut people: Vec<Person> = names(120).iter().map(|u| person(u)).collect();
+    let everyone: Vec<String> = names(120);
+    let group_names: Vec<String> = (0..180).map(|g| format!("team{g:03}")).collect();
+    let groups = |members: &dyn Fn(usize) -> Vec<String>| -> Vec<(String, Vec<String>)> {
+        group_names.iter().enumerate().map(|(g, n)| (n.clone(), members(g))).collect()
+    };
+    let write = |people: &[Person], groups: &[(String, Vec<String>)]| {
+        let refs: Vec<(&str, Vec<&str>)> =
+            groups.iter().map(|(n, m)| (n.as_str(), m.iter().map(String::as_str).collect())).collect();
+        h.write_ldif(&ldif(people, &refs));
+    };
+    write(&people, &groups(&|_| everyone.clone()));
+    h.sync();
+    assert_eq!(h.groups().len(), 180);
+    for g in ["team000", "team089", "team090", "team179"] {
+        assert_eq!(h.group_members(g), everyone, "{g}");
+    }
+    // p000 leaves the last 135 groups (both parts), p001 the first ten; a newcomer joins every group.
+    people.push(person("p120"));
+    let after = |g: usize| -> Vec<String> {
+        let leaves = |u: &str| (g >= 45 && u == "p000") || (g < 10 && u == "p001");
+        let mut m: Vec<String> = everyone.iter().filter(|u| !leaves(u)).cloned().collect();
+        m.push("p120".into());
+        m
+    };
+    write(&people, &groups(&after));
+    sync_is_held(&h, 145, 121);
+    let held = held(&h);
+    assert_eq!(held.len(), 145);
+    assert!(held.iter().all(|a| a["action"] == "MEMBER_REMOVE"), "{held:?}");
+    for (g, leaver) in [("team000", "p001"), ("team009", "p001"), ("team045", "p000"), ("team179", "p000")] {
+        let (group, member) = (format!("group-{g}"), format!("uuid-{leaver}"));
+        assert!(held.iter().any(|a| a["source_id"] == group && a["member_id"] == member), "{g} {leaver}: {held:?}");
+    }
+    let mut with_newcomer = everyone.clone();
+    with_newcomer.push("p120".into());
+    for g in ["team000", "team179"] {
+        assert_eq!(h.group_members(g), with_newcomer, "{g}: the removals are held, the addition went out");
+    }
+    assert!(h.run(&["approve", "people"]).status.success());
+    h.sync();
+    for g in [0, 9, 10, 44, 45, 90, 179] {
+        assert_eq!(h.group_members(&group_names[g]), after(g), "{}", group_names[g]);
+    }
+    assert!(held_is_empty(&h));
+}
+
 fn held_is_empty(h: &Host) -> bool {
     held(h).is_empty()
 }

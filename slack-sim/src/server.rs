@@ -282,6 +282,12 @@ async fn dispatch(
     // so other requests keep being admitted when they arrive, as Slack's limiter sees them, instead of
     // queueing behind a render and reaching the limiter all at once.
     let reply: Reply = tokio::task::block_in_place(|| {
+        if let ("Users", "GET", None) = (resource, method.as_str(), id) {
+            // A page of users is copied with the store held and rendered once it is released: Slack does
+            // not hold writes back while it answers a list read.
+            let page = ListQuery::parse(query).and_then(|q| scim::users::page(&lock(&app.store), &q, Instant::now()));
+            return page.map(|p| (200, Some(p.render(version, &base))));
+        }
         let mut store = lock(&app.store);
         let now = Instant::now();
         let body = parsed.as_ref().unwrap_or(&Value::Null);
@@ -292,9 +298,6 @@ async fn dispatch(
             ("Schemas", _, Some("Groups" | "Group")) => Ok((200, Some(discovery::group_schema(version)))),
             ("Schemas", _, Some(_)) => Err(Code::BadEndpoint.into()),
             ("ResourceTypes", _, _) => Ok((200, Some(discovery::resource_types(&base)))),
-            ("Users", "GET", None) => {
-                ListQuery::parse(query).and_then(|q| scim::users::list(&store, version, &base, &q, now))
-            }
             ("Users", "GET", Some(id)) => scim::users::get(&store, version, &base, id, now),
             ("Users", "POST", None) => scim::users::create(&mut store, version, &base, body, now),
             ("Users", "PUT", Some(id)) => scim::users::put(&mut store, version, &base, id, body, now),

@@ -6,7 +6,7 @@ use super::collect::{GroupIndex, Snapshot};
 use super::diff::{decide_gone, decide_group, group_name_hash, Decision, DesiredGroup, GroupDetail, Planned};
 use super::ChannelRuntime;
 use crate::config::GroupsConfig;
-use crate::entry::{norm_dn, under};
+use crate::entry::{norm_dn, under, Entry};
 use crate::mapping::extract_cn;
 use crate::source::ReadOutcome;
 use crate::state::{Row, Status};
@@ -25,6 +25,19 @@ pub(crate) struct GroupPlan {
     pub desired: u64,
     /// Display-name hash → the source groups that have it (for `identity`).
     pub names: HashMap<String, Vec<(String, bool)>>,
+}
+
+impl GroupPlan {
+    /// Adds the decisions of `part` (groups after this plan's, in the source's order) to this plan.
+    fn absorb(&mut self, part: GroupPlan) {
+        self.planned.extend(part.planned);
+        self.quiet.extend(part.quiet);
+        self.deferred += part.deferred;
+        self.desired += part.desired;
+        for (hash, mut holders) in part.names {
+            self.names.entry(hash).or_default().append(&mut holders);
+        }
+    }
 }
 
 /// A source group with every member it names (user source ids), before filtering by who is
@@ -57,22 +70,66 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
             })
             .collect();
     }
-    let mut out = Vec::new();
     let index = GroupIndex::new(&snap.group_entries);
-    let mut cache = HashMap::new();
-    for e in snap.group_entries.iter().filter(|e| under(&e.dn, &g.base_dn)) {
-        let source_id = e.first(&rt.ch.cfg.id_attribute).map(str::to_owned).unwrap_or_else(|| norm_dn(&e.dn));
-        let name = rt.ch.group_name.as_ref().map(|t| t.render(e)).unwrap_or_else(|| extract_cn(&e.dn));
-        let members: Vec<String> = index
-            .member_ids(&e.dn, &g.member_attribute, g.nested, &snap.dn_to_id, &mut cache)
-            .into_iter()
-            .cloned()
-            .collect();
-        if !name.trim().is_empty() {
-            out.push(ExpandedGroup { source_id, name, members });
+    let entries: Vec<&Entry> = snap.group_entries.iter().filter(|e| under(&e.dn, &g.base_dn)).collect();
+    let expand = |part: &[&Entry]| {
+        // Per part: what each member value names (a value many groups list is normalised once).
+        let mut cache = HashMap::new();
+        let mut out = Vec::with_capacity(part.len());
+        for e in part {
+            let source_id = e.first(&rt.ch.cfg.id_attribute).map(str::to_owned).unwrap_or_else(|| norm_dn(&e.dn));
+            let name = rt.ch.group_name.as_ref().map(|t| t.render(e)).unwrap_or_else(|| extract_cn(&e.dn));
+            let members: Vec<String> = index
+                .member_ids(&e.dn, &g.member_attribute, g.nested, &snap.dn_to_id, &mut cache)
+                .into_iter()
+                .cloned()
+                .collect();
+            if !name.trim().is_empty() {
+                out.push(ExpandedGroup { source_id, name, members });
+            }
         }
+        out
+    };
+    let weight = |e: &&Entry| e.values(&g.member_attribute).len();
+    in_two(&entries, weight, PARALLEL_MEMBERS, |part| expand(part)).into_iter().flatten().collect()
+}
+
+/// Below this many member values a cycle's groups are expanded and decided on one thread.
+const PARALLEL_MEMBERS: usize = 20_000;
+
+/// Runs `work` over `items` in two parts of about equal `weight` on two threads when the items weigh
+/// at least `threshold` (a second thread pays), else over all of them on this one; the results in order.
+fn in_two<T: Sync, R: Send>(
+    items: &[T],
+    weight: impl Fn(&T) -> usize,
+    threshold: usize,
+    work: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    let total: usize = items.iter().map(&weight).sum();
+    if total < threshold || items.len() < 2 {
+        return vec![work(items)];
     }
-    out
+    // The first index at which the running weight reaches half the total.
+    let mut acc = 0;
+    let split = items
+        .iter()
+        .position(|i| {
+            acc += weight(i);
+            acc * 2 >= total
+        })
+        .map_or(items.len(), |p| p + 1)
+        .clamp(1, items.len() - 1);
+    let (a, b) = items.split_at(split);
+    std::thread::scope(|s| {
+        let other = std::thread::Builder::new().spawn_scoped(s, || work(b));
+        let first = work(a);
+        // No second thread could be started: the second part on this one.
+        let second = match other {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(_) => work(b),
+        };
+        vec![first, second]
+    })
 }
 
 /// The user rows a groups decision reads: the stored rows, overlaid with the rows this cycle settled,
@@ -133,6 +190,36 @@ pub(crate) fn decide_groups(
     now: i64,
     detail: GroupDetail,
 ) -> GroupPlan {
+    let decide = |part: &[ExpandedGroup]| decide_present(rt, part, users, (rows, memberships), now, detail);
+    let parts = in_two(expanded, |e| e.members.len(), PARALLEL_MEMBERS, decide);
+    let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0, desired: 0, names: HashMap::new() };
+    for part in parts {
+        plan.absorb(part);
+    }
+    let seen: HashSet<&str> = expanded.iter().map(|e| e.source_id.as_str()).collect();
+    let ReadOutcome { present_groups, .. } = &snap.outcome;
+    let present = |id: &str| match present_groups {
+        Some(p) => p.contains(id),
+        None => seen.contains(id),
+    };
+    for row in rows.values().filter(|r| !present(&r.source_id)) {
+        if let Some(p) = decide_gone(row, ObjectClass::Group, now, rt.honour_skipped) {
+            plan.planned.push(p);
+        }
+    }
+    plan
+}
+
+/// Decides for the source groups of `expanded` (the present ones): the part of a [`GroupPlan`] they
+/// give.
+fn decide_present(
+    rt: &ChannelRuntime,
+    expanded: &[ExpandedGroup],
+    users: &UserRows<'_>,
+    (rows, memberships): (&HashMap<String, Row>, &HashMap<String, Vec<String>>),
+    now: i64,
+    detail: GroupDetail,
+) -> GroupPlan {
     let target_of = |id: &str| users.get(id).and_then(|r| r.target_id.clone());
     let desired = desired_groups(expanded, users);
     let mut plan = GroupPlan {
@@ -175,16 +262,56 @@ pub(crate) fn decide_groups(
             }
         }
     }
-    let seen: HashSet<&str> = desired.iter().map(|d| d.source_id).collect();
-    let ReadOutcome { present_groups, .. } = &snap.outcome;
-    let present = |id: &str| match present_groups {
-        Some(p) => p.contains(id),
-        None => seen.contains(id),
-    };
-    for row in rows.values().filter(|r| !present(&r.source_id)) {
-        if let Some(p) = decide_gone(row, ObjectClass::Group, now, rt.honour_skipped) {
-            plan.planned.push(p);
-        }
-    }
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_parts_of_about_equal_weight_come_back_in_order() {
+        let items: Vec<usize> = (0..10).collect();
+        // Weights 1..=10 (55 in all): the first part ends where the running weight reaches half.
+        let parts = in_two(&items, |i| i + 1, 1, |part| part.to_vec());
+        assert_eq!(parts, vec![(0..7).collect::<Vec<_>>(), (7..10).collect()]);
+        // One heavy item first: it makes a part of its own; neither part is ever empty.
+        let parts = in_two(&items, |i| if *i == 0 { 1_000 } else { 1 }, 1, |part| part.len());
+        assert_eq!(parts, vec![1, 9]);
+        let parts = in_two(&items, |i| if *i == 9 { 1_000 } else { 1 }, 1, |part| part.len());
+        assert_eq!(parts, vec![9, 1]);
+    }
+
+    #[test]
+    fn light_work_or_a_single_item_stays_on_one_thread() {
+        let items: Vec<usize> = (0..10).collect();
+        let here = std::thread::current().id();
+        let parts = in_two(&items, |_| 1, 11, |part| (part.len(), std::thread::current().id()));
+        assert_eq!(parts, vec![(10, here)]);
+        let parts = in_two(&items[..1], |_| 1_000, 1, |part| part.len());
+        assert_eq!(parts, vec![1]);
+        // Heavy enough: the second part runs on another thread.
+        let parts = in_two(&items, |_| 1, 10, |_| std::thread::current().id());
+        assert_eq!(parts[0], here);
+        assert_ne!(parts[1], here);
+    }
+
+    #[test]
+    fn parts_absorbed_keep_the_sources_order_and_every_name_holder() {
+        let plan = |groups: &[(&str, &str)], deferred: u64| GroupPlan {
+            planned: Vec::new(),
+            quiet: Vec::new(),
+            deferred,
+            desired: groups.len() as u64,
+            names: groups.iter().fold(HashMap::new(), |mut m, (id, name)| {
+                m.entry((*name).to_owned()).or_insert_with(Vec::new).push(((*id).to_owned(), true));
+                m
+            }),
+        };
+        let mut whole = plan(&[("a", "eng"), ("b", "ops")], 1);
+        whole.absorb(plan(&[("c", "eng"), ("d", "sales")], 2));
+        assert_eq!((whole.desired, whole.deferred), (4, 3));
+        assert_eq!(whole.names["eng"], vec![("a".to_owned(), true), ("c".to_owned(), true)]);
+        assert_eq!(whole.names.len(), 3);
+    }
 }

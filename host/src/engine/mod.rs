@@ -228,13 +228,14 @@ fn cycle_body(
     };
     let mut groups_counts = (0, 0);
     if let Some((rows, memberships, expanded)) = &groups_rows {
-        let predicted = plan::predicted_users(&users, &planned);
+        let predicted = plan::predicted_overlay(&users, &planned);
+        let nobody = HashSet::new();
         // Only what the guard counts: the real decision comes once the users it depends on have settled.
         let gp = groups::decide_groups(
             rt,
             expanded,
             &snap,
-            &groups::UserRows::new(&predicted),
+            &groups::UserRows::with_settled(&users, &predicted, &nobody),
             (rows, memberships),
             now,
             diff::GroupDetail::Removals,

@@ -79,17 +79,15 @@ pub(crate) fn view(rt: &ChannelRuntime, p: &Planned) -> PlannedView {
     }
 }
 
-/// The user rows as the planned records would leave them, without a copy when nothing is planned.
-pub(crate) fn predicted_users<'a>(
-    rows: &'a HashMap<String, Row>,
-    planned: &[Planned],
-) -> std::borrow::Cow<'a, HashMap<String, Row>> {
-    if planned.is_empty() {
-        return std::borrow::Cow::Borrowed(rows);
-    }
-    let mut p = rows.clone();
-    predicted(&mut p, planned);
-    std::borrow::Cow::Owned(p)
+/// The rows of the users `planned` touches as the planned records would leave them: laid over the
+/// stored rows ([`super::groups::UserRows::with_settled`]) instead of copying every row.
+pub(crate) fn predicted_overlay(rows: &HashMap<String, Row>, planned: &[Planned]) -> HashMap<String, Row> {
+    let mut overlay: HashMap<String, Row> = planned
+        .iter()
+        .filter_map(|p| rows.get(&p.record.source_id).map(|r| (r.source_id.clone(), r.clone())))
+        .collect();
+    predicted(&mut overlay, planned);
+    overlay
 }
 
 /// The user rows as they would be after the planned user records succeed.

@@ -62,17 +62,18 @@ pub fn require_schemas(body: &Value) -> Result<(), SimError> {
     }
 }
 
-/// The list envelope for `version`.
+/// The list envelope for `version` (the resources moved in, not copied).
 pub fn list_envelope(version: crate::model::Version, total: usize, start: usize, resources: Vec<Value>) -> Value {
     let n = resources.len();
-    match version {
-        crate::model::Version::V1 => serde_json::json!({
-            "totalResults": total, "itemsPerPage": n, "startIndex": start,
-            "schemas": [crate::model::CORE_V1], "Resources": resources,
-        }),
-        crate::model::Version::V2 => serde_json::json!({
-            "schemas": [crate::model::LIST_V2], "Resources": resources,
-            "totalResults": total, "itemsPerPage": n, "startIndex": start,
-        }),
-    }
+    let schema = match version {
+        crate::model::Version::V1 => crate::model::CORE_V1,
+        crate::model::Version::V2 => crate::model::LIST_V2,
+    };
+    let mut envelope = serde_json::Map::new();
+    envelope.insert("totalResults".into(), total.into());
+    envelope.insert("itemsPerPage".into(), n.into());
+    envelope.insert("startIndex".into(), start.into());
+    envelope.insert("schemas".into(), Value::Array(vec![schema.into()]));
+    envelope.insert("Resources".into(), Value::Array(resources));
+    Value::Object(envelope)
 }

@@ -27,8 +27,30 @@ fn attr_values(u: &User, attr: &str, now: Instant) -> Result<Vec<String>, Code> 
     })
 }
 
-/// `GET /Users`.
-pub fn list(store: &Store, version: Version, base: &str, q: &ListQuery, now: Instant) -> Reply {
+/// A page of `GET /Users`, copied out of the store: it is rendered once the store is released, so a
+/// list read does not hold the writes that arrive meanwhile back (Slack does not).
+pub struct UserPage {
+    total: usize,
+    start: usize,
+    /// Each user with its groups (id, display name).
+    users: Vec<(User, Vec<(String, String)>)>,
+    now: Instant,
+}
+
+impl UserPage {
+    /// The list response.
+    pub fn render(&self, version: Version, base: &str) -> Value {
+        let page = self
+            .users
+            .iter()
+            .map(|(u, groups)| crate::model::render_user(u, version, base, "sim", groups, self.now))
+            .collect();
+        list_envelope(version, self.total, self.start, page)
+    }
+}
+
+/// `GET /Users`: the page the query selects (render it with [`UserPage::render`]).
+pub fn page(store: &Store, q: &ListQuery, now: Instant) -> Result<UserPage, SimError> {
     let filter: Option<Filter> = match &q.filter {
         Some(f) => Some(filter::parse(f).map_err(|c| {
             if c == Code::NoFilters {
@@ -62,9 +84,12 @@ pub fn list(store: &Store, version: Version, base: &str, q: &ListQuery, now: Ins
     let total = matched.len();
     let iter: Box<dyn Iterator<Item = &&User>> =
         if descending { Box::new(matched.iter().rev()) } else { Box::new(matched.iter()) };
-    let page: Vec<Value> =
-        iter.skip(q.start_index.saturating_sub(1)).take(q.count).map(|u| store.render(u, version, base, now)).collect();
-    Ok((200, Some(list_envelope(version, total, q.start_index, page))))
+    let users = iter
+        .skip(q.start_index.saturating_sub(1))
+        .take(q.count)
+        .map(|u| ((*u).clone(), store.groups_of(&u.id)))
+        .collect();
+    Ok(UserPage { total, start: q.start_index, users, now })
 }
 
 /// `GET /Users/{id}`.
@@ -155,4 +180,38 @@ pub fn patch(store: &mut Store, version: Version, base: &str, id: &str, body: &V
 pub fn delete(store: &mut Store, version: Version, id: &str, now: Instant) -> Reply {
     store.deactivate_user(id, now)?;
     Ok((if version == Version::V1 { 200 } else { 204 }, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Seed, SeedUser};
+    use std::time::Duration;
+
+    #[test]
+    fn a_page_is_rendered_from_its_own_copy_after_the_store_has_moved_on() {
+        let mut store = Store::new(Duration::ZERO);
+        let now = Instant::now();
+        let user = |name: &str| SeedUser {
+            user_name: name.into(),
+            email: format!("{name}@example.com"),
+            ..SeedUser::default()
+        };
+        store.seed(Seed { users: vec![user("ann"), user("bob"), user("cy")], ..Seed::default() }, now).unwrap();
+        let q = ListQuery { start_index: 2, count: 2, filter: None, sort_order: None };
+        let page = page(&store, &q, now).unwrap();
+        // The store changes (here: a user erased) between the copy and the render.
+        let first = store.users[0].id.clone();
+        assert!(store.erase_user(&first));
+        let v = page.render(Version::V2, "http://sim");
+        assert_eq!(v["totalResults"], store.users.len() + 1, "the total as of the copy");
+        assert_eq!((v["startIndex"].as_u64(), v["itemsPerPage"].as_u64()), (Some(2), Some(2)));
+        assert_eq!(v["schemas"][0], crate::model::LIST_V2);
+        let names: Vec<&str> =
+            v["Resources"].as_array().unwrap().iter().filter_map(|u| u["userName"].as_str()).collect();
+        assert_eq!(names.len(), 2);
+        let v1 = page.render(Version::V1, "http://sim");
+        assert_eq!(v1["schemas"][0], crate::model::CORE_V1);
+        assert_eq!(v1["Resources"].as_array().map(Vec::len), Some(2));
+    }
 }
