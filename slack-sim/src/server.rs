@@ -228,8 +228,8 @@ async fn dispatch(
             if version == Version::V2 && app.cfg.v2_observed_auth_errors { Code::UnsupportedVersion } else { code };
         return error_response(&code.into(), auth_env, None);
     }
-    // Off the async workers: a page being rendered holds the store, and the requests behind this one
-    // must still arrive at the limiter when they are sent.
+    // Off the async workers: another request's work can hold the store, and the requests behind this
+    // one must still arrive at the limiter when they are sent.
     let (free, v2_enabled) = tokio::task::block_in_place(|| {
         let store = lock(&app.store);
         (store.settings.plan == "free", store.settings.v2_enabled)

@@ -137,7 +137,7 @@ pub(crate) enum Named<'v> {
 impl<'a> GroupIndex<'a> {
     /// Source ids of the users group `dn` names (following nested groups when asked), sorted, without
     /// duplicates. `cache` keeps what each member value names, so a value many groups list is
-    /// normalised once per read.
+    /// normalised once per cache (a read, or each part of one).
     pub(crate) fn member_ids<'v>(
         &self,
         dn: &str,

@@ -341,18 +341,10 @@ mod tests {
         hashes.insert("displayName".to_owned(), short_hash(b"team"));
         hashes.insert("members".to_owned(), members_hash.to_owned());
         Row {
-            source_id: "g".into(),
             target_id: Some("S1".into()),
             hash: "old".into(),
             attr_hashes: AttrHashes::from_map(&hashes),
-            status: Status::Active,
-            dirty: false,
-            attempts: 0,
-            next_attempt_at: 0,
-            last_error: None,
-            ident_hash: None,
-            skipped_hash: None,
-            dn_hash: None,
+            ..Row::new("g", Status::Active)
         }
     }
 

@@ -99,20 +99,8 @@ pub(crate) fn predicted(rows: &mut HashMap<String, Row>, planned: &[Planned]) {
             Intent::Delete => Status::Removed,
             Intent::GroupCreate | Intent::GroupUpdate | Intent::GroupDelete => continue,
         };
-        let row = rows.entry(p.record.source_id.clone()).or_insert_with(|| Row {
-            source_id: p.record.source_id.clone(),
-            target_id: None,
-            hash: String::new(),
-            attr_hashes: Default::default(),
-            status,
-            dirty: false,
-            attempts: 0,
-            next_attempt_at: 0,
-            last_error: None,
-            ident_hash: None,
-            skipped_hash: None,
-            dn_hash: None,
-        });
+        let row =
+            rows.entry(p.record.source_id.clone()).or_insert_with(|| Row::new(p.record.source_id.clone(), status));
         row.status = status;
         if row.target_id.is_none() && status == Status::Active {
             row.target_id = Some("(new)".into());

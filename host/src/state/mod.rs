@@ -122,6 +122,26 @@ pub struct Row {
     pub dn_hash: Option<String>,
 }
 
+impl Row {
+    /// A row for `source_id` with nothing recorded yet: no target object, no hashes, not dirty.
+    pub fn new(source_id: impl Into<String>, status: Status) -> Row {
+        Row {
+            source_id: source_id.into(),
+            target_id: None,
+            hash: String::new(),
+            attr_hashes: AttrHashes::default(),
+            status,
+            dirty: false,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            ident_hash: None,
+            skipped_hash: None,
+            dn_hash: None,
+        }
+    }
+}
+
 /// A channel's counts and last cycle, as `provisioner channels` shows them.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ChannelSummary {

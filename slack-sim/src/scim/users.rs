@@ -209,7 +209,8 @@ mod tests {
         assert_eq!(v["schemas"][0], crate::model::LIST_V2);
         let names: Vec<&str> =
             v["Resources"].as_array().unwrap().iter().filter_map(|u| u["userName"].as_str()).collect();
-        assert_eq!(names.len(), 2);
+        let expected: Vec<String> = store.users.iter().take(2).map(|u| u.user_name.clone()).collect();
+        assert_eq!(names, expected, "the second and third users of the copy (the first is erased since)");
         let v1 = page.render(Version::V1, "http://sim");
         assert_eq!(v1["schemas"][0], crate::model::CORE_V1);
         assert_eq!(v1["Resources"].as_array().map(Vec::len), Some(2));
