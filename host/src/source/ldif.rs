@@ -4,6 +4,7 @@
 use super::{Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
 use crate::entry::{under, Entry};
 use base64::Engine as _;
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 /// An LDIF file source.
@@ -33,13 +34,14 @@ fn parse_some(
     mut f: impl FnMut(Entry) -> Result<(), SourceError>,
 ) -> Result<u64, SourceError> {
     let mut current: Option<Entry> = None;
-    let mut logical: Option<(usize, String)> = None;
+    // The logical line being read: borrowed from the text unless continuation lines were joined to it.
+    let mut logical: Option<(usize, Cow<'_, str>)> = None;
     let mut count = 0u64;
     let mut started = 0u64;
     let mut skipping = false;
     let syntax = |line: usize, message: String| SourceError::Syntax { path: path.to_owned(), line, message };
     // Whether the line started an entry.
-    let flush_line = |current: &mut Option<Entry>, (line, l): (usize, String)| -> Result<bool, SourceError> {
+    let flush_line = |current: &mut Option<Entry>, (line, l): (usize, Cow<'_, str>)| -> Result<bool, SourceError> {
         if l.starts_with('#') {
             return Ok(false);
         }
@@ -85,17 +87,18 @@ fn parse_some(
         Ok(false)
     };
     // Flushes a logical line; an entry it starts that `want` refuses is dropped and passed over.
-    let mut flush = |current: &mut Option<Entry>, l: (usize, String), skipping: &mut bool| -> Result<(), SourceError> {
-        if flush_line(current, l)? {
-            let at = started;
-            started += 1;
-            if current.as_ref().is_some_and(|e| !want(at, &e.dn)) {
-                *current = None;
-                *skipping = true;
+    let mut flush =
+        |current: &mut Option<Entry>, l: (usize, Cow<'_, str>), skipping: &mut bool| -> Result<(), SourceError> {
+            if flush_line(current, l)? {
+                let at = started;
+                started += 1;
+                if current.as_ref().is_some_and(|e| !want(at, &e.dn)) {
+                    *current = None;
+                    *skipping = true;
+                }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
@@ -103,7 +106,7 @@ fn parse_some(
             if let Some(cont) = raw.strip_prefix(' ') {
                 match logical.as_mut() {
                     Some((_, l)) => {
-                        l.push_str(cont);
+                        l.to_mut().push_str(cont);
                         continue;
                     }
                     None => return Err(syntax(line_no, "continuation line without a line to continue".into())),
@@ -129,7 +132,7 @@ fn parse_some(
             }
             continue;
         }
-        logical = Some((line_no, raw.to_owned()));
+        logical = Some((line_no, Cow::Borrowed(raw)));
     }
     if let Some(l) = logical.take() {
         flush(&mut current, l, &mut skipping)?;
