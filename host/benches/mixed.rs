@@ -131,7 +131,15 @@ fn phases(counts: &BTreeMap<String, u64>) -> (BTreeMap<String, u64>, BTreeMap<St
 /// Runs `sync --once`: its wall time (process start to exit), the cycles' own duration as their reports
 /// give it (what `provisioner run` spends per cycle: no process start, connector load or exit), and a
 /// summary line per channel.
-fn sync(config: &Path) -> (f64, f64, String) {
+/// Wall-clock milliseconds since the Unix epoch.
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0
+}
+
+/// One `sync --once`: its wall time, its cycles' reported duration, a summary, and when it started and
+/// ended on the wall clock (milliseconds since the Unix epoch).
+fn sync(config: &Path) -> (f64, f64, String, (f64, f64)) {
+    let started = unix_ms();
     let t = Instant::now();
     let out = Command::new(test_support::artifact_dir().join("provisioner"))
         .arg("--config")
@@ -142,6 +150,7 @@ fn sync(config: &Path) -> (f64, f64, String) {
         .output()
         .unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let ended = unix_ms();
     // One line per channel: its figures and where the cycle's time went.
     let reports: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let summary = reports
@@ -162,7 +171,7 @@ fn sync(config: &Path) -> (f64, f64, String) {
         .as_array()
         .map(|a| a.iter().filter_map(|r| r["duration_ms"].as_f64()).sum::<f64>() / 1000.0)
         .unwrap_or(f64::NAN);
-    (secs, cycles, summary)
+    (secs, cycles, summary, (started, ended))
 }
 
 /// The floor of a sync's requests: the whole mix at once, or the creates then the groups if longer.
@@ -194,8 +203,11 @@ fn report(name: &str, secs: f64, counts: &BTreeMap<String, u64>, throttled: u64,
 
 /// Where the churn's time goes, from the simulator's trace: per endpoint, the first and last request
 /// and the 429s, relative to the first request of the cycle.
-fn timeline(trace: &Path, from: u64, wall: f64) {
+fn timeline(trace: &Path, from: u64, wall: f64, (started, ended): (f64, f64)) {
     let Ok(bytes) = std::fs::read(trace) else { return };
+    // The simulator's start on the wall clock (its first line), to line its answers up with the sync's.
+    let text = String::from_utf8_lossy(&bytes);
+    let sim_start: Option<f64> = text.lines().next().and_then(|l| l.strip_prefix("# start unix_ms ")?.parse().ok());
     let text = String::from_utf8_lossy(&bytes[from as usize..]).into_owned();
     let lines: Vec<(f64, String, u16)> = text
         .lines()
@@ -208,11 +220,15 @@ fn timeline(trace: &Path, from: u64, wall: f64) {
         .collect();
     let Some(t0) = lines.first().map(|l| l.0) else { return };
     let t_end = lines.last().map_or(t0, |l| l.0);
-    println!(
-        "  timeline: requests span {:.2} s of the {wall:.2} s wall ({:.2} s before the first and after the last)",
-        (t_end - t0) / 1000.0,
-        wall - (t_end - t0) / 1000.0
-    );
+    let outside = match sim_start {
+        Some(s) => format!(
+            "{:.3} s from the process's start to the first answer, {:.3} s from the last answer to its exit",
+            (s + t0 - started) / 1000.0,
+            (ended - (s + t_end)) / 1000.0
+        ),
+        None => format!("{:.2} s before the first answer and after the last", wall - (t_end - t0) / 1000.0),
+    };
+    println!("  timeline: answers span {:.2} s of the {wall:.2} s wall ({outside})", (t_end - t0) / 1000.0);
     let mut by: BTreeMap<&str, (f64, f64, u64, u64)> = BTreeMap::new();
     for (t, k, status) in &lines {
         let e = by.entry(k.as_str()).or_insert((*t, *t, 0, 0));
@@ -281,7 +297,7 @@ fn main() {
     let groups: Vec<Vec<usize>> = (0..GROUPS).map(|g| group_members(g, &moved)).collect();
     write_ldif(&ldif, &titles, &groups, &present);
     let s0 = stats(&url);
-    let (secs, _, summary) = sync(&config);
+    let (secs, _, summary, _) = sync(&config);
     let s1 = stats(&url);
     let counts = diff(&by_endpoint(&s1), &by_endpoint(&s0));
     let throttled = s1["throttled"].as_u64().unwrap_or(0) - s0["throttled"].as_u64().unwrap_or(0);
@@ -330,9 +346,9 @@ fn main() {
         std::fs::copy(dir.path().join("state.db"), dir.path().join("state-before-churn.db")).unwrap();
     }
     let trace_from = std::fs::metadata(dir.path().join("trace.txt")).map(|m| m.len()).unwrap_or(0);
-    let (secs, cycle_secs, summary) = sync(&config);
+    let (secs, cycle_secs, summary, span) = sync(&config);
     let s2 = stats(&url);
-    timeline(&dir.path().join("trace.txt"), trace_from, secs);
+    timeline(&dir.path().join("trace.txt"), trace_from, secs, span);
     let counts = diff(&by_endpoint(&s2), &by_endpoint(&s1));
     let throttled = s2["throttled"].as_u64().unwrap_or(0) - s1["throttled"].as_u64().unwrap_or(0);
     report(
@@ -345,7 +361,7 @@ fn main() {
     );
     // 3. The same directory again: no request; the wall time is the cycle's fixed cost (process start,
     // reading and deciding 10,100 users and 200 groups, the state), which the floor does not include.
-    let (fixed, _, summary) = sync(&config);
+    let (fixed, _, summary, _) = sync(&config);
     let s3 = stats(&url);
     let requests = s3["requests_total"].as_u64().unwrap_or(0) - s2["requests_total"].as_u64().unwrap_or(0);
     println!("unchanged cycle (fixed cost): {fixed:.2} s, {requests} requests; {}", summary.trim());

@@ -22,7 +22,14 @@ impl Stats {
     /// Counters, with a trace appended to `path` when given (unwritable: no trace, a warning).
     pub fn with_trace(path: Option<&std::path::Path>) -> Self {
         let file = path.and_then(|p| match std::fs::OpenOptions::new().create(true).append(true).open(p) {
-            Ok(f) => Some((std::time::Instant::now(), f)),
+            Ok(mut f) => {
+                // The wall-clock time the lines' milliseconds count from, so a reader can line them up
+                // with its own clock (e.g. a process's start and end).
+                use std::io::Write as _;
+                let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                let _ = writeln!(f, "# start unix_ms {:.3}", since_epoch.unwrap_or_default().as_secs_f64() * 1000.0);
+                Some((std::time::Instant::now(), f))
+            }
             Err(e) => {
                 eprintln!("slack-sim: cannot open the trace {}: {e}", p.display());
                 None
