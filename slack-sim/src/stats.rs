@@ -85,3 +85,26 @@ impl Stats {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trace_starts_with_its_wall_clock_start_then_a_line_per_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.txt");
+        let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() * 1e3;
+        let stats = Stats::with_trace(Some(&path));
+        stats.record("PATCH", "/Users/{id}", 200);
+        let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() * 1e3;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        let start: f64 = lines.next().and_then(|l| l.strip_prefix("# start unix_ms ")).unwrap().parse().unwrap();
+        assert!(before <= start && start <= after, "{before} <= {start} <= {after}");
+        let answer: Vec<&str> = lines.next().unwrap().split(' ').collect();
+        assert_eq!(answer[1..], ["PATCH", "/Users/{id}", "200"]);
+        let ms: f64 = answer[0].parse().unwrap();
+        assert!(ms >= 0.0 && start + ms <= after + 1.0, "{ms}");
+    }
+}
