@@ -70,7 +70,26 @@ impl Postgres {
         }
         let data = dir.path().join("data");
         let data_s = data.display().to_string();
-        let out = run(&bin, "initdb", &["-D", &data_s, "-A", "trust", "-U", "prov", "--no-sync", "-E", "UTF8"]);
+        // A linguistic collation (ICU's English), as production servers usually have, not byte-wise `C`:
+        // the state must not rely on the server sorting text as Rust does.
+        let out = run(
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                &data_s,
+                "-A",
+                "trust",
+                "-U",
+                "prov",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale-provider=icu",
+                "--icu-locale=en",
+                "--locale=C",
+            ],
+        );
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let log = dir.path().join("log").display().to_string();
         for _attempt in 0..5 {
