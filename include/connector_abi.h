@@ -352,8 +352,9 @@ typedef struct ConnPluginV1 {
    * hosts in one process never receive each other's logs. The instance calls that `log` only until
    * `instance_free` returns for it (a call in progress when it is freed finishes first), or, when
    * this call fails, until it returns; the host may then release that `user_data`. That `log` must
-   * not wait for the thread that calls `instance_free`, nor call `instance_free` itself. Optional (absent from a 1.0 table, see `cancel`); without it,
-   * instances log through the services given to `conn_plugin_entry`. `host` must not be NULL and must
+   * not wait for the thread that calls `instance_free`, nor call `instance_free` itself. Optional
+   * (absent from a 1.0 table, see `cancel`); without it, instances log through the services given to
+   * `conn_plugin_entry`. `host` must not be NULL and must
    * pass the same checks as in `conn_plugin_entry`; the other arguments, return codes and ownership
    * are those of `instance_new`.
    */

@@ -128,16 +128,14 @@ fn phases(counts: &BTreeMap<String, u64>) -> (BTreeMap<String, u64>, BTreeMap<St
     counts.iter().map(|(k, n)| (k.clone(), *n)).partition(|(k, _)| !k.contains("/Groups"))
 }
 
-/// Runs `sync --once`: its wall time (process start to exit), the cycles' own duration as their reports
-/// give it (what `provisioner run` spends per cycle: no process start, connector load or exit), and a
-/// summary line per channel.
 /// Wall-clock milliseconds since the Unix epoch.
 fn unix_ms() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0
 }
 
-/// One `sync --once`: its wall time, its cycles' reported duration, a summary, and when it started and
-/// ended on the wall clock (milliseconds since the Unix epoch).
+/// Runs `sync --once`: its wall time (process start to exit), the cycles' own duration as their reports
+/// give it (what `provisioner run` spends per cycle: no process start, connector load or exit), a
+/// summary line per channel, and when it started and ended on the wall clock ([`unix_ms`]).
 fn sync(config: &Path) -> (f64, f64, String, (f64, f64)) {
     let started = unix_ms();
     let t = Instant::now();
@@ -206,8 +204,8 @@ fn report(name: &str, secs: f64, counts: &BTreeMap<String, u64>, throttled: u64,
 fn timeline(trace: &Path, from: u64, wall: f64, (started, ended): (f64, f64)) {
     let Ok(bytes) = std::fs::read(trace) else { return };
     // The simulator's start on the wall clock (its first line), to line its answers up with the sync's.
-    let text = String::from_utf8_lossy(&bytes);
-    let sim_start: Option<f64> = text.lines().next().and_then(|l| l.strip_prefix("# start unix_ms ")?.parse().ok());
+    let first_line = bytes.split(|b| *b == b'\n').next().and_then(|l| std::str::from_utf8(l).ok());
+    let sim_start: Option<f64> = first_line.and_then(|l| l.strip_prefix("# start unix_ms ")?.parse().ok());
     let text = String::from_utf8_lossy(&bytes[from as usize..]).into_owned();
     let lines: Vec<(f64, String, u16)> = text
         .lines()

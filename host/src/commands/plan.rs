@@ -41,11 +41,7 @@ pub fn render_plan(reports: &[CycleReport]) -> String {
             }
         }
         for x in &r.refused {
-            s.push_str(&format!(
-                "  REFUSED {:<13} {} {}: {}
-",
-                x.event_type, x.object_class, x.source_id, x.reason
-            ));
+            s.push_str(&format!("  REFUSED {:<13} {} {}: {}\n", x.event_type, x.object_class, x.source_id, x.reason));
         }
         for p in &r.planned {
             let target = p.target_id.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();

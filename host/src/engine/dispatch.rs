@@ -345,7 +345,7 @@ impl Executor<'_> {
         };
         let owners = match &mut lane.owners {
             Some(o) => o,
-            None => lane.owners.insert(state.target_owners(lane.table, self.rt.name())?),
+            None => lane.owners.insert(state.target_owners(lane.table, channel)?),
         };
         let results = self.refuse_taken_accounts(owners, records, results);
         if lane.regroup {

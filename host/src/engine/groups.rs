@@ -14,6 +14,7 @@ use connector_abi::payload::ObjectClass;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The group phase's decisions.
+#[derive(Default)]
 pub(crate) struct GroupPlan {
     /// Group records to send.
     pub planned: Vec<Planned>,
@@ -91,7 +92,7 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
         out
     };
     let weight = |e: &&Entry| e.values(&g.member_attribute).len();
-    in_two(&entries, weight, PARALLEL_MEMBERS, |part| expand(part)).into_iter().flatten().collect()
+    in_two(&entries, weight, PARALLEL_MEMBERS, expand).into_iter().flatten().collect()
 }
 
 /// Below this many member values a cycle's groups are expanded and decided on one thread.
@@ -192,7 +193,7 @@ pub(crate) fn decide_groups(
 ) -> GroupPlan {
     let decide = |part: &[ExpandedGroup]| decide_present(rt, part, users, (rows, memberships), now, detail);
     let parts = in_two(expanded, |e| e.members.len(), PARALLEL_MEMBERS, decide);
-    let mut plan = GroupPlan { planned: Vec::new(), quiet: Vec::new(), deferred: 0, desired: 0, names: HashMap::new() };
+    let mut plan = GroupPlan::default();
     for part in parts {
         plan.absorb(part);
     }
@@ -222,13 +223,7 @@ fn decide_present(
 ) -> GroupPlan {
     let target_of = |id: &str| users.get(id).and_then(|r| r.target_id.clone());
     let desired = desired_groups(expanded, users);
-    let mut plan = GroupPlan {
-        planned: Vec::new(),
-        quiet: Vec::new(),
-        deferred: 0,
-        desired: desired.len() as u64,
-        names: HashMap::new(),
-    };
+    let mut plan = GroupPlan { desired: desired.len() as u64, ..GroupPlan::default() };
     for d in &desired {
         let name_hash = group_name_hash(d.name);
         plan.names.entry(name_hash.clone()).or_default().push((d.source_id.to_owned(), true));
@@ -268,6 +263,7 @@ fn decide_present(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::diff::Intent;
 
     #[test]
     fn two_parts_of_about_equal_weight_come_back_in_order() {
@@ -300,7 +296,7 @@ mod tests {
         Row { target_id: target.map(str::to_owned), ..Row::new(id, status) }
     }
 
-    fn planned(id: &str, intent: super::super::diff::Intent) -> Planned {
+    fn planned(id: &str, intent: Intent) -> Planned {
         let mut p = decide_gone(&row(id, Status::Active, Some("U0")), ObjectClass::User, 0, false).unwrap();
         p.intent = intent;
         p
@@ -310,8 +306,7 @@ mod tests {
     /// be a member must be what a whole copy of the rows, predicted, says.
     #[test]
     fn the_predicted_overlay_names_the_same_members_as_a_predicted_copy_of_every_row() {
-        use super::super::diff::Intent;
-        use super::super::plan::{predicted, predicted_overlay};
+        use crate::engine::plan::{predicted, predicted_overlay};
         let rows: HashMap<String, Row> = [
             row("active", Status::Active, Some("U1")),
             row("disabled", Status::Disabled, Some("U2")),
@@ -363,7 +358,7 @@ mod tests {
     #[test]
     fn parts_absorbed_keep_the_sources_order_and_every_name_holder() {
         let plan = |groups: &[(&str, &str)], deferred: u64| GroupPlan {
-            planned: groups.iter().map(|(id, _)| planned(id, super::super::diff::Intent::GroupUpdate)).collect(),
+            planned: groups.iter().map(|(id, _)| planned(id, Intent::GroupUpdate)).collect(),
             quiet: groups.iter().map(|(id, _)| row(id, Status::Active, Some("S"))).collect(),
             deferred,
             desired: groups.len() as u64,
