@@ -427,9 +427,8 @@ fn missing_file_is_refused() {
 
 #[test]
 fn a_file_that_is_not_a_library_is_refused() {
-    let dir = std::env::temp_dir().join(format!("abi-notlib-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("libgarbage.so");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("libgarbage.so");
     std::fs::write(&p, b"this is not an ELF file").unwrap();
     let err = ConnectorLibrary::load(&p).unwrap_err();
     assert!(matches!(err, LoadError::Open { .. }), "{err}");
@@ -437,10 +436,9 @@ fn a_file_that_is_not_a_library_is_refused() {
 
 #[test]
 fn a_library_without_the_entry_symbols_is_not_a_connector() {
-    let dir = std::env::temp_dir().join(format!("abi-notconn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("other.c");
-    let so = dir.join("libother.so");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("other.c");
+    let so = dir.path().join("libother.so");
     std::fs::write(&src, "int some_other_function(void) { return 7; }\n").unwrap();
     let st = std::process::Command::new("gcc")
         .args(["-shared", "-fPIC", "-o"])
