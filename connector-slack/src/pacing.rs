@@ -2,12 +2,18 @@
 //!
 //! One governor (GCRA) limiter per Slack bucket: the org-wide read and write buckets and the
 //! per-endpoint buckets with their bursts. A request waits for its endpoint's bucket, then the org's.
-//! Buckets run a little (3 %) under Slack's rate so clock drift between us and Slack does not cause
-//! 429s; `time_scale` matches a simulator run with `--time-scale`.
+//! A bucket paces at Slack's documented rate and spends its burst less a cushion (requests that arrive
+//! closer together than they left find tokens left). Slack's budgets are org-wide, shared with every
+//! other SCIM app of the org, so Slack's 429 is the signal that someone else is spending them: each
+//! rate-limit 429 empties the request's buckets and lowers their pace a tenth (once per pace, however
+//! many requests in flight meet it; to about half Slack's rate at most), and five minutes of Slack's
+//! time without one brings the pace back up a tenth. `time_scale` matches a simulator run with
+//! `--time-scale`.
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What a request is, for pacing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,75 +78,186 @@ impl Endpoint {
     ];
 }
 
-const SAFETY: f64 = 0.97;
+/// Each rate-limit 429 lowers the bucket's pace by a tenth ...
+const SLOWER: f64 = 0.9;
+/// ... at most this many times (0.9^6 ≈ 53 % of Slack's rate) ...
+const MAX_SLOWDOWNS: u32 = 6;
+/// ... and this long in Slack's time (seconds: five of its one-minute windows) without one brings it
+/// back up a tenth.
+const RECOVERY_SECS: f64 = 300.0;
 
 /// What of a bucket's burst is never spent at once: a tenth, and at least five tokens, so requests that
-/// arrive closer together than they left (concurrent connections, scheduling) do not meet an empty
-/// Slack bucket while the 3 % rate margin has not yet built a cushion.
+/// arrive closer together than they left (concurrent connections, scheduling, the network) do not meet
+/// an empty Slack bucket.
 fn usable_burst(burst: f64) -> u32 {
     let cushion = (burst * 0.1).ceil().max(5.0);
     ((burst - cushion).floor() as u32).max(1)
 }
 
-fn limiter(per_minute: f64, burst: f64, share: f64, scale: f64) -> DefaultDirectRateLimiter {
-    let rate = per_minute * share * scale * SAFETY / 60.0; // tokens per second
-    let period = Duration::from_secs_f64(1.0 / rate.max(1e-6));
-    let burst = NonZeroU32::new(usable_burst(burst * share)).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
-    RateLimiter::direct(quota)
+/// Empties `l` (at most 1,000 tokens: no bucket is larger).
+fn drain(l: &DefaultDirectRateLimiter) {
+    for _ in 0..1_000 {
+        if l.check().is_err() {
+            break;
+        }
+    }
+}
+
+/// One of Slack's buckets as this connector paces it.
+struct Bucket {
+    /// Tokens per second at Slack's rate (the share and the time scale applied).
+    rate: f64,
+    /// The burst spent at once.
+    burst: NonZeroU32,
+    /// Seconds of our clock per second of Slack's.
+    scale: f64,
+    paced: Mutex<Paced>,
+}
+
+/// A bucket's current pace.
+struct Paced {
+    limiter: Arc<DefaultDirectRateLimiter>,
+    /// Times the pace was lowered (each a tenth), net of recoveries.
+    slowdowns: u32,
+    /// Changes with every new pace, so a 429 is acted on once however many requests in flight meet it.
+    generation: u64,
+    /// When the pace last changed.
+    since: Instant,
+}
+
+impl Bucket {
+    fn new(per_minute: f64, burst: f64, share: f64, scale: f64) -> Self {
+        let burst = NonZeroU32::new(usable_burst(burst * share)).unwrap_or(NonZeroU32::MIN);
+        let rate = per_minute * share * scale / 60.0;
+        let limiter = Arc::new(Self::limiter(rate, burst));
+        Bucket {
+            rate,
+            burst,
+            scale,
+            paced: Mutex::new(Paced { limiter, slowdowns: 0, generation: 0, since: Instant::now() }),
+        }
+    }
+
+    fn limiter(rate: f64, burst: NonZeroU32) -> DefaultDirectRateLimiter {
+        let period = Duration::from_secs_f64(1.0 / rate.max(1e-6));
+        let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
+        RateLimiter::direct(quota)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Paced> {
+        // Nothing panics while the lock is held; a poisoned lock still holds a consistent pace.
+        self.paced.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Installs the pace of `slowdowns`, starting empty (Slack's bucket is empty, or was not long ago).
+    fn repace(&self, p: &mut Paced, slowdowns: u32) {
+        p.slowdowns = slowdowns;
+        let limiter = Self::limiter(self.rate * SLOWER.powi(slowdowns as i32), self.burst);
+        drain(&limiter);
+        p.limiter = Arc::new(limiter);
+        p.generation += 1;
+        p.since = Instant::now();
+    }
+
+    /// The limiter to wait on now and its generation; first steps the pace back up when Slack has not
+    /// said 429 for [`RECOVERY_SECS`].
+    fn current(&self) -> (Arc<DefaultDirectRateLimiter>, u64) {
+        let mut p = self.lock();
+        if p.slowdowns > 0 && p.since.elapsed().as_secs_f64() * self.scale >= RECOVERY_SECS {
+            let n = p.slowdowns - 1;
+            self.repace(&mut p, n);
+        }
+        (Arc::clone(&p.limiter), p.generation)
+    }
+
+    /// Slack said 429 to a request paced under `generation`: lowers the pace a tenth, once per pace.
+    /// Returns the new fraction of Slack's rate, or `None` when this pace was already lowered.
+    fn throttled(&self, generation: u64) -> Option<f64> {
+        let mut p = self.lock();
+        if p.generation != generation {
+            return None;
+        }
+        let n = (p.slowdowns + 1).min(MAX_SLOWDOWNS);
+        self.repace(&mut p, n);
+        Some(SLOWER.powi(n as i32))
+    }
+
+    /// The fraction of Slack's rate this bucket paces at.
+    fn pace(&self) -> f64 {
+        SLOWER.powi(self.lock().slowdowns as i32)
+    }
+}
+
+/// Which paces a request was sent under (to act on its 429 once).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ticket {
+    endpoint: Option<u64>,
+    org: Option<u64>,
 }
 
 /// The connector's view of Slack's buckets.
 pub struct Pacer {
-    reads: DefaultDirectRateLimiter,
-    writes: DefaultDirectRateLimiter,
-    endpoints: Vec<(Endpoint, DefaultDirectRateLimiter)>,
+    reads: Bucket,
+    writes: Bucket,
+    endpoints: Vec<(Endpoint, Bucket)>,
 }
 
 impl Pacer {
     /// Buckets for `share` of Slack's budgets, `scale` times faster.
     pub fn new(share: f64, scale: f64) -> Self {
         Pacer {
-            reads: limiter(1000.0, 1000.0, share, scale),
-            writes: limiter(600.0, 180.0, share, scale),
+            reads: Bucket::new(1000.0, 1000.0, share, scale),
+            writes: Bucket::new(600.0, 180.0, share, scale),
             endpoints: Endpoint::EVERY
                 .iter()
-                .filter_map(|e| e.budget().map(|(m, b)| (*e, limiter(m, b, share, scale))))
+                .filter_map(|e| e.budget().map(|(m, b)| (*e, Bucket::new(m, b, share, scale))))
                 .collect(),
         }
     }
 
-    /// Slack said 429 for `endpoint`: its budget (or the org's) is emptier than ours thought (another
-    /// process, or an earlier run, used it). Empty our buckets too, so the calls that follow pace at the
-    /// rate instead of spending a burst Slack does not have.
-    pub fn throttled(&self, endpoint: Endpoint) {
-        let drain = |l: &DefaultDirectRateLimiter| {
-            // Bounded: a bucket holds at most its burst (at most 1,000 tokens).
-            for _ in 0..1_000 {
-                if l.check().is_err() {
-                    break;
-                }
-            }
-        };
-        if let Some((_, l)) = self.endpoints.iter().find(|(e, _)| *e == endpoint) {
-            drain(l);
-        }
-        drain(if endpoint.is_write() { &self.writes } else { &self.reads });
+    fn endpoint(&self, endpoint: Endpoint) -> Option<&Bucket> {
+        self.endpoints.iter().find(|(e, _)| *e == endpoint).map(|(_, b)| b)
     }
 
-    /// Waits until `endpoint` may be called.
-    pub async fn acquire(&self, endpoint: Endpoint) {
-        if endpoint == Endpoint::Discovery {
-            return;
-        }
-        if let Some((_, l)) = self.endpoints.iter().find(|(e, _)| *e == endpoint) {
-            l.until_ready().await;
-        }
+    fn org(&self, endpoint: Endpoint) -> &Bucket {
         if endpoint.is_write() {
-            self.writes.until_ready().await;
+            &self.writes
         } else {
-            self.reads.until_ready().await;
+            &self.reads
         }
+    }
+
+    /// Slack said 429 (its rate limit, not a resource's lock) to a request sent under `ticket`: its
+    /// budget, or the org's, is emptier than ours thought (another app or process shares it). The
+    /// request's buckets start empty and pace a tenth slower (down to about half Slack's rate), once
+    /// however many requests in flight meet the same 429. Returns the endpoint's new fraction of
+    /// Slack's rate when a pace was lowered.
+    pub fn throttled(&self, endpoint: Endpoint, ticket: &Ticket) -> Option<f64> {
+        let own = self.endpoint(endpoint).zip(ticket.endpoint).and_then(|(b, g)| b.throttled(g));
+        let org = ticket.org.and_then(|g| self.org(endpoint).throttled(g));
+        own.or(org)
+    }
+
+    /// The fraction of Slack's rate `endpoint`'s own bucket (or, without one, the org's) paces at.
+    pub fn pace(&self, endpoint: Endpoint) -> f64 {
+        self.endpoint(endpoint).unwrap_or_else(|| self.org(endpoint)).pace()
+    }
+
+    /// Waits until `endpoint` may be called; the ticket names the paces it was let through under.
+    pub async fn acquire(&self, endpoint: Endpoint) -> Ticket {
+        let mut ticket = Ticket::default();
+        if endpoint == Endpoint::Discovery {
+            return ticket;
+        }
+        if let Some(b) = self.endpoint(endpoint) {
+            let (l, g) = b.current();
+            l.until_ready().await;
+            ticket.endpoint = Some(g);
+        }
+        let (l, g) = self.org(endpoint).current();
+        l.until_ready().await;
+        ticket.org = Some(g);
+        ticket
     }
 }
 
@@ -163,7 +280,7 @@ mod tests {
             p.acquire(Endpoint::UserCreate).await;
         }
         let secs = t.elapsed().as_secs_f64();
-        // 90 tokens at 180*0.97/s ≈ 0.515 s.
+        // 90 tokens at 180/s = 0.5 s.
         assert!((0.45..0.75).contains(&secs), "{secs}");
     }
 
@@ -174,7 +291,7 @@ mod tests {
         for _ in 0..15 + 8 {
             p.acquire(Endpoint::UserUpdate).await;
         }
-        // 8 beyond the burst at 174.6/s: at least 40 ms.
+        // 8 beyond the burst at 180/s: at least 44 ms.
         let ms = t.elapsed().as_millis();
         assert!(ms >= 40, "{ms} ms");
     }
@@ -194,8 +311,72 @@ mod tests {
         for _ in 0..5 + 45 {
             p.acquire(Endpoint::UserCreate).await;
         }
-        // burst 5 (five kept of 10), then 45 at 90*0.97/s ≈ 0.515 s
+        // burst 5 (five kept of 10), then 45 at 90/s = 0.5 s
         let secs = t.elapsed().as_secs_f64();
         assert!((0.45..0.75).contains(&secs), "{secs}");
+    }
+
+    #[tokio::test]
+    async fn a_429_lowers_the_pace_a_tenth_once_however_many_requests_meet_it() {
+        let p = Pacer::new(1.0, 60.0);
+        // Eight requests in flight under the same pace all meet the 429.
+        let mut tickets = Vec::new();
+        for _ in 0..8 {
+            tickets.push(p.acquire(Endpoint::UserUpdate).await);
+        }
+        assert_eq!(p.throttled(Endpoint::UserUpdate, &tickets[0]), Some(0.9));
+        for t in &tickets[1..] {
+            assert_eq!(p.throttled(Endpoint::UserUpdate, t), None, "the same 429 is acted on once");
+        }
+        assert_eq!(p.pace(Endpoint::UserUpdate), 0.9);
+        assert_eq!(p.writes.pace(), 0.9, "the org's write bucket the request spent is lowered too");
+        assert_eq!(p.pace(Endpoint::UserCreate), 1.0, "another endpoint's bucket keeps its pace");
+        assert_eq!(p.reads.pace(), 1.0);
+        // A 429 met under the new pace lowers it again; never below about half Slack's rate.
+        for _ in 0..10 {
+            let t = p.acquire(Endpoint::UserUpdate).await;
+            p.throttled(Endpoint::UserUpdate, &t);
+        }
+        assert!((p.pace(Endpoint::UserUpdate) - 0.9f64.powi(6)).abs() < 1e-9, "{}", p.pace(Endpoint::UserUpdate));
+    }
+
+    #[tokio::test]
+    async fn after_a_429_the_bucket_starts_empty_and_paces_slower() {
+        let p = Pacer::new(1.0, 60.0);
+        let t = p.acquire(Endpoint::UserCreate).await;
+        p.throttled(Endpoint::UserCreate, &t);
+        let t = Instant::now();
+        for _ in 0..45 {
+            p.acquire(Endpoint::UserCreate).await;
+        }
+        // No burst, and 162 a second instead of 180: at least 45/162 s (0.25 s at the full pace).
+        let secs = t.elapsed().as_secs_f64();
+        assert!(secs >= 0.27, "{secs}");
+    }
+
+    #[tokio::test]
+    async fn the_pace_comes_back_after_five_quiet_minutes_of_slacks_time() {
+        // At 300,000x, Slack's five minutes are one millisecond of ours.
+        let p = Pacer::new(1.0, 300_000.0);
+        let t = p.acquire(Endpoint::GroupUpdate).await;
+        p.throttled(Endpoint::GroupUpdate, &t);
+        let t = p.acquire(Endpoint::GroupUpdate).await;
+        p.throttled(Endpoint::GroupUpdate, &t);
+        assert!((p.pace(Endpoint::GroupUpdate) - 0.81).abs() < 1e-9);
+        std::thread::sleep(Duration::from_millis(5));
+        let stale = p.acquire(Endpoint::GroupUpdate).await;
+        assert!((p.pace(Endpoint::GroupUpdate) - 0.9).abs() < 1e-9, "one step back up");
+        std::thread::sleep(Duration::from_millis(5));
+        p.acquire(Endpoint::GroupUpdate).await;
+        assert_eq!(p.pace(Endpoint::GroupUpdate), 1.0, "and another, up to Slack's rate");
+        // A 429 to a request sent under an older pace says nothing new.
+        assert_eq!(p.throttled(Endpoint::GroupUpdate, &stale), None);
+        // At 60x, five minutes are five seconds: no recovery within a test.
+        let p = Pacer::new(1.0, 60.0);
+        let t = p.acquire(Endpoint::GroupUpdate).await;
+        p.throttled(Endpoint::GroupUpdate, &t);
+        std::thread::sleep(Duration::from_millis(20));
+        p.acquire(Endpoint::GroupUpdate).await;
+        assert_eq!(p.pace(Endpoint::GroupUpdate), 0.9);
     }
 }

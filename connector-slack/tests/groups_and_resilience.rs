@@ -138,6 +138,48 @@ fn storms_of_429_are_absorbed_by_retry_after() {
 }
 
 #[test]
+fn a_budget_smaller_than_documented_slows_the_pace_instead_of_meeting_429s_all_along() {
+    // Slack's budgets are org-wide: when other SCIM apps of the org spend part of them, Slack's bucket
+    // refills slower than the connector paces. Here the connector paces for 75x while the simulator
+    // runs at 60x: it thinks Slack allows 1.25 times what Slack does. Each of its 429s lowers the pace
+    // a tenth (once per pace), so within a few it is under Slack's rate and meets no more. Pacing at
+    // the documented rate on (measured: the pace never lowered), it met about 50 429s every 100 ms, to
+    // the end (about 640 for these 300 creates).
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let env = Env::new("v2", SimConfig { time_scale: 60.0, trace: Some(trace.clone()), ..SimConfig::default() });
+    let inst = env.open(json!({"rateLimitTimeScale": 75.0, "maxConcurrency": 8}));
+    let res = run(&inst, (0..300).map(|i| basic(&format!("c{i}"))).collect());
+    assert!(
+        res.iter().all(|r| r.outcome == Outcome::Created),
+        "{:?}",
+        res.iter().find(|r| r.outcome != Outcome::Created)
+    );
+    // `ms POST /Users status` per answer, after a `# start` line.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let posts: Vec<(f64, u16)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| f[1] == "POST")
+        .map(|f| (f[0].parse().unwrap(), f[3].parse().unwrap()))
+        .collect();
+    let throttled: Vec<f64> = posts.iter().filter(|(_, s)| *s == 429).map(|(t, _)| *t).collect();
+    let (first, last) = (posts[0].0, posts[posts.len() - 1].0);
+    let half = first + (last - first) / 2.0;
+    assert!(!throttled.is_empty(), "the budget was smaller than the connector thought: it met 429s");
+    assert!(throttled.len() <= 150, "{} 429s", throttled.len());
+    assert!(
+        throttled.iter().all(|t| *t < half),
+        "429s after the pace settled, the last at {:.0} ms of {:.0}–{:.0} ms ({} in all)",
+        throttled[throttled.len() - 1],
+        first,
+        last,
+        throttled.len()
+    );
+}
+
+#[test]
 fn the_per_resource_lock_is_waited_out() {
     let env =
         Env::new("v2", SimConfig { rate_limits: false, lock_hold_ms: 2000, time_scale: 10.0, ..SimConfig::default() });
