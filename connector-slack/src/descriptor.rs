@@ -110,7 +110,7 @@ pub fn descriptor() -> Descriptor {
             &["Merge", "Overwrite"],
         ),
         with(
-            field("rateLimitShare", "Rate Limit Share", FieldType::Number, "Pacing", 1, "Share (0.05–1) of Slack's org-wide SCIM budgets this connector may use; lower it when other SCIM apps share the org."),
+            field("rateLimitShare", "Rate Limit Share", FieldType::Number, "Pacing", 1, "Share (0.05–1) of Slack's org-wide SCIM budgets this connector may use; lower it when other SCIM apps share the org. Whatever the share, each rate-limit 429 slows the pace a tenth (to about half at most) and five minutes of Slack's time without one speeds it up a tenth again."),
             json!(1.0),
             &[],
         ),
