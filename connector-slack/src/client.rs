@@ -314,14 +314,16 @@ impl Client {
             }
             let delay = match &failure {
                 Failure::Slack(e) if e.status == 429 => {
-                    // A resource's lock says nothing of the budgets: only a rate limit slows the pace.
-                    if e.code != "resource_locked" {
-                        if let Some(pace) = self.pacer.throttled(endpoint, &ticket) {
-                            self.log.info(&format!(
-                                "Slack's rate limit answered 429 ({endpoint:?}): another app may share the org's budget; pacing at {:.0} % of Slack's rate, a tenth faster again after each five minutes of Slack's time without one",
-                                pace * 100.0
-                            ));
-                        }
+                    // A group's lock (`resource_locked`) says nothing of the budgets. A user's lock is
+                    // answered like the rate limit (`too_many_requests`) and slows the pace too; the
+                    // connector never writes one user twice at once, so only another app's write meets it.
+                    if e.code != "resource_locked" && self.pacer.throttled(endpoint, &ticket) {
+                        self.log.info(&format!(
+                            "Slack's rate limit answered 429 ({endpoint:?}): another app may share the org's budget; this endpoint now paces at {:.0} % and the org's {} at {:.0} % of their budgets (Slack's rates times rateLimitShare), a tenth faster again after each five minutes of Slack's time without a 429",
+                            self.pacer.pace(endpoint) * 100.0,
+                            if endpoint.is_write() { "writes" } else { "reads" },
+                            self.pacer.org_pace(endpoint) * 100.0
+                        ));
                     }
                     // Retry-After is in Slack seconds; default 20 s when absent (as slacktivate does);
                     // never longer than maxRetryWaitSeconds, whatever the header says.

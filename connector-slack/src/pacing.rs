@@ -51,7 +51,7 @@ impl Endpoint {
         })
     }
 
-    fn is_write(self) -> bool {
+    pub fn is_write(self) -> bool {
         matches!(
             self,
             Endpoint::UserCreate
@@ -109,7 +109,7 @@ struct Bucket {
     rate: f64,
     /// The burst spent at once.
     burst: NonZeroU32,
-    /// Seconds of our clock per second of Slack's.
+    /// Seconds of Slack's clock per second of ours (the simulator's time scale; 1 against Slack).
     scale: f64,
     paced: Mutex<Paced>,
 }
@@ -149,7 +149,8 @@ impl Bucket {
         self.paced.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Installs the pace of `slowdowns`, starting empty (Slack's bucket is empty, or was not long ago).
+    /// Installs the pace of `slowdowns`, starting empty: after a 429 Slack's bucket is empty; after
+    /// quiet minutes at a lowered pace it may still be nearly so, if another app spends what is left.
     fn repace(&self, p: &mut Paced, slowdowns: u32) {
         p.slowdowns = slowdowns;
         let limiter = Self::limiter(self.rate * SLOWER.powi(slowdowns as i32), self.burst);
@@ -159,15 +160,36 @@ impl Bucket {
         p.since = Instant::now();
     }
 
-    /// The limiter to wait on now and its generation; first steps the pace back up when Slack has not
-    /// said 429 for [`RECOVERY_SECS`].
+    /// The limiter to wait on now and its generation; first steps the pace back up a tenth for every
+    /// [`RECOVERY_SECS`] of Slack's time since it last changed (a lowered pace is not left lowered by
+    /// a quiet hour without requests).
     fn current(&self) -> (Arc<DefaultDirectRateLimiter>, u64) {
         let mut p = self.lock();
-        if p.slowdowns > 0 && p.since.elapsed().as_secs_f64() * self.scale >= RECOVERY_SECS {
-            let n = p.slowdowns - 1;
-            self.repace(&mut p, n);
+        if p.slowdowns > 0 {
+            let steps = (p.since.elapsed().as_secs_f64() * self.scale / RECOVERY_SECS).floor();
+            if steps >= 1.0 {
+                let n = p.slowdowns.saturating_sub(steps.min(f64::from(MAX_SLOWDOWNS)) as u32);
+                self.repace(&mut p, n);
+            }
         }
         (Arc::clone(&p.limiter), p.generation)
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Waits for a token under the current pace; returns the generation it was taken under. A request
+    /// that was waiting when the pace changed (a 429 lowered it) waits again under the new one, so the
+    /// requests queued before a 429 do not leave at the old pace.
+    async fn wait(&self) -> u64 {
+        loop {
+            let (limiter, generation) = self.current();
+            limiter.until_ready().await;
+            if self.generation() == generation {
+                return generation;
+            }
+        }
     }
 
     /// Slack said 429 to a request paced under `generation`: lowers the pace a tenth, once per pace.
@@ -182,9 +204,16 @@ impl Bucket {
         Some(SLOWER.powi(n as i32))
     }
 
-    /// The fraction of Slack's rate this bucket paces at.
+    /// The fraction of its budget (Slack's rate times the share) this bucket paces at.
     fn pace(&self) -> f64 {
         SLOWER.powi(self.lock().slowdowns as i32)
+    }
+
+    /// Moves the last change of pace `slack_secs` of Slack's time into the past.
+    #[cfg(test)]
+    fn age(&self, slack_secs: f64) {
+        let mut p = self.lock();
+        p.since = p.since.checked_sub(Duration::from_secs_f64(slack_secs / self.scale)).unwrap_or(p.since);
     }
 }
 
@@ -227,20 +256,26 @@ impl Pacer {
         }
     }
 
-    /// Slack said 429 (its rate limit, not a resource's lock) to a request sent under `ticket`: its
-    /// budget, or the org's, is emptier than ours thought (another app or process shares it). The
-    /// request's buckets start empty and pace a tenth slower (down to about half Slack's rate), once
-    /// however many requests in flight meet the same 429. Returns the endpoint's new fraction of
-    /// Slack's rate when a pace was lowered.
-    pub fn throttled(&self, endpoint: Endpoint, ticket: &Ticket) -> Option<f64> {
+    /// Slack said 429 (its rate limit) to a request sent under `ticket`: its budget, or the org's, is
+    /// emptier than ours thought (another app or process shares it; which of the two Slack does not
+    /// say). Both the endpoint's bucket and the org's it drew on start empty and pace a tenth slower
+    /// (down to about half their budget), each once however many requests in flight meet the 429s of
+    /// the same pace. Returns whether a pace was lowered.
+    pub fn throttled(&self, endpoint: Endpoint, ticket: &Ticket) -> bool {
         let own = self.endpoint(endpoint).zip(ticket.endpoint).and_then(|(b, g)| b.throttled(g));
         let org = ticket.org.and_then(|g| self.org(endpoint).throttled(g));
-        own.or(org)
+        own.is_some() || org.is_some()
     }
 
-    /// The fraction of Slack's rate `endpoint`'s own bucket (or, without one, the org's) paces at.
+    /// The fraction of its budget (Slack's rate times the share) `endpoint`'s own bucket paces at, or
+    /// the org's when it has none.
     pub fn pace(&self, endpoint: Endpoint) -> f64 {
         self.endpoint(endpoint).unwrap_or_else(|| self.org(endpoint)).pace()
+    }
+
+    /// The fraction of its budget the org's bucket `endpoint` draws on (writes or reads) paces at.
+    pub fn org_pace(&self, endpoint: Endpoint) -> f64 {
+        self.org(endpoint).pace()
     }
 
     /// Waits until `endpoint` may be called; the ticket names the paces it was let through under.
@@ -250,13 +285,9 @@ impl Pacer {
             return ticket;
         }
         if let Some(b) = self.endpoint(endpoint) {
-            let (l, g) = b.current();
-            l.until_ready().await;
-            ticket.endpoint = Some(g);
+            ticket.endpoint = Some(b.wait().await);
         }
-        let (l, g) = self.org(endpoint).current();
-        l.until_ready().await;
-        ticket.org = Some(g);
+        ticket.org = Some(self.org(endpoint).wait().await);
         ticket
     }
 }
@@ -324,9 +355,9 @@ mod tests {
         for _ in 0..8 {
             tickets.push(p.acquire(Endpoint::UserUpdate).await);
         }
-        assert_eq!(p.throttled(Endpoint::UserUpdate, &tickets[0]), Some(0.9));
+        assert!(p.throttled(Endpoint::UserUpdate, &tickets[0]));
         for t in &tickets[1..] {
-            assert_eq!(p.throttled(Endpoint::UserUpdate, t), None, "the same 429 is acted on once");
+            assert!(!p.throttled(Endpoint::UserUpdate, t), "the same 429 is acted on once");
         }
         assert_eq!(p.pace(Endpoint::UserUpdate), 0.9);
         assert_eq!(p.writes.pace(), 0.9, "the org's write bucket the request spent is lowered too");
@@ -355,28 +386,57 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_pace_comes_back_after_five_quiet_minutes_of_slacks_time() {
-        // At 300,000x, Slack's five minutes are one millisecond of ours.
-        let p = Pacer::new(1.0, 300_000.0);
-        let t = p.acquire(Endpoint::GroupUpdate).await;
-        p.throttled(Endpoint::GroupUpdate, &t);
-        let t = p.acquire(Endpoint::GroupUpdate).await;
-        p.throttled(Endpoint::GroupUpdate, &t);
-        assert!((p.pace(Endpoint::GroupUpdate) - 0.81).abs() < 1e-9);
-        std::thread::sleep(Duration::from_millis(5));
-        let stale = p.acquire(Endpoint::GroupUpdate).await;
-        assert!((p.pace(Endpoint::GroupUpdate) - 0.9).abs() < 1e-9, "one step back up");
-        std::thread::sleep(Duration::from_millis(5));
-        p.acquire(Endpoint::GroupUpdate).await;
-        assert_eq!(p.pace(Endpoint::GroupUpdate), 1.0, "and another, up to Slack's rate");
-        // A 429 to a request sent under an older pace says nothing new.
-        assert_eq!(p.throttled(Endpoint::GroupUpdate, &stale), None);
-        // At 60x, five minutes are five seconds: no recovery within a test.
+    async fn the_pace_comes_back_a_tenth_for_every_five_quiet_minutes_of_slacks_time() {
         let p = Pacer::new(1.0, 60.0);
-        let t = p.acquire(Endpoint::GroupUpdate).await;
-        p.throttled(Endpoint::GroupUpdate, &t);
-        std::thread::sleep(Duration::from_millis(20));
+        let b = p.endpoint(Endpoint::GroupUpdate).unwrap();
+        for _ in 0..3 {
+            let t = p.acquire(Endpoint::GroupUpdate).await;
+            p.throttled(Endpoint::GroupUpdate, &t);
+        }
+        assert!((p.pace(Endpoint::GroupUpdate) - 0.729).abs() < 1e-9);
+        // Four minutes: not yet.
+        b.age(240.0);
+        let stale = p.acquire(Endpoint::GroupUpdate).await;
+        assert!((p.pace(Endpoint::GroupUpdate) - 0.729).abs() < 1e-9);
+        // Five: a tenth back.
+        b.age(60.0);
         p.acquire(Endpoint::GroupUpdate).await;
-        assert_eq!(p.pace(Endpoint::GroupUpdate), 0.9);
+        assert!((p.pace(Endpoint::GroupUpdate) - 0.81).abs() < 1e-9, "{}", p.pace(Endpoint::GroupUpdate));
+        // A 429 to a request sent under an older pace says nothing new of the endpoint's bucket.
+        assert_eq!(b.throttled(stale.endpoint.unwrap()), None);
+        assert!((p.pace(Endpoint::GroupUpdate) - 0.81).abs() < 1e-9);
+        // A quiet hour: all the way back, at once.
+        b.age(3600.0);
+        p.acquire(Endpoint::GroupUpdate).await;
+        assert_eq!(p.pace(Endpoint::GroupUpdate), 1.0);
+    }
+
+    #[tokio::test]
+    async fn requests_waiting_when_the_pace_is_lowered_wait_again_under_the_new_pace() {
+        let p = Arc::new(Pacer::new(1.0, 60.0));
+        // The burst spent: ten requests wait in the bucket (180 a second).
+        let mut ticket = Ticket::default();
+        for _ in 0..15 {
+            ticket = p.acquire(Endpoint::UserCreate).await;
+        }
+        let waiting: Vec<_> = (0..10)
+            .map(|_| {
+                let p = Arc::clone(&p);
+                tokio::spawn(async move { p.acquire(Endpoint::UserCreate).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        // 429s lower the pace six times: to 0.9^6 of 180 a second.
+        let t = Instant::now();
+        for _ in 0..6 {
+            assert!(p.throttled(Endpoint::UserCreate, &ticket));
+            ticket = Ticket { endpoint: Some(p.endpoint(Endpoint::UserCreate).unwrap().generation()), ..ticket };
+        }
+        for w in waiting {
+            w.await.unwrap();
+        }
+        // Ten at 95.7 a second from an empty bucket: at least 0.104 s (0.056 s at the old pace).
+        let secs = t.elapsed().as_secs_f64();
+        assert!(secs >= 0.095, "{secs}");
     }
 }
