@@ -383,6 +383,18 @@ impl State {
                 if !db.is_sqlite() {
                     continue;
                 }
+                // Once the index exists it keeps one record per account: the unlinking below (for
+                // state files from before it) has nothing left to find, and would scan the table at
+                // every start.
+                let indexed = !db
+                    .query(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                        &vals![format!("{table}_one_record_per_target")],
+                    )?
+                    .is_empty();
+                if indexed {
+                    continue;
+                }
                 db.execute(
                     &format!(
                         "UPDATE {table} SET target_id = NULL, dirty = 1, attempts = 0, next_attempt_at = 0,
