@@ -277,8 +277,8 @@ fn main() {
             &scale().to_string(),
             "--rate-limits",
             "slack",
+            "--trace",
         ])
-        .arg("--trace")
         .arg(dir.path().join("trace.txt"))
         .stdout(Stdio::piped())
         .spawn()

@@ -147,6 +147,14 @@ pub struct SeedUser {
     pub role: Option<String>,
 }
 
+#[cfg(test)]
+impl SeedUser {
+    /// A seeded user named `name`, with an email of its own, nothing else set.
+    pub(crate) fn named(name: &str) -> SeedUser {
+        SeedUser { user_name: name.into(), email: format!("{name}@example.com"), ..SeedUser::default() }
+    }
+}
+
 /// A seeded group.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -685,11 +693,7 @@ mod tests {
     fn an_erased_user_is_gone_and_the_others_stay_found() {
         let mut s = Store::new(Duration::ZERO);
         let now = Instant::now();
-        let user = |name: &str| SeedUser {
-            user_name: name.into(),
-            email: format!("{name}@example.com"),
-            ..SeedUser::default()
-        };
+        let user = SeedUser::named;
         let seed = Seed {
             users: vec![user("ann"), user("bob"), user("cy")],
             groups: vec![SeedGroup {

@@ -192,11 +192,7 @@ mod tests {
     fn a_page_is_rendered_from_its_own_copy_after_the_store_has_moved_on() {
         let mut store = Store::new(Duration::ZERO);
         let now = Instant::now();
-        let user = |name: &str| SeedUser {
-            user_name: name.into(),
-            email: format!("{name}@example.com"),
-            ..SeedUser::default()
-        };
+        let user = SeedUser::named;
         store.seed(Seed { users: vec![user("ann"), user("bob"), user("cy")], ..Seed::default() }, now).unwrap();
         let q = ListQuery { start_index: 2, count: 2, filter: None, sort_order: None };
         let page = page(&store, &q, now).unwrap();
