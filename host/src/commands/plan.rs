@@ -12,6 +12,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<(), CommandError> {
     let (mut state, audit) = open_state(&compiled.loaded)?;
     let mut rts = runtimes(&compiled, &mut state, true)?;
     let stop = AtomicBool::new(false);
+    crate::engine::exit_after_cycles();
     let reports = cycle_all(&mut rts, &mut state, &audit, &compiled, true, &stop, &NoProgress);
     if json {
         println!("{}", serde_json::to_string_pretty(&reports).context("encoding the plan")?);

@@ -24,7 +24,14 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
     let mut rts = runtimes(&compiled, &mut state, false)?;
     let stop = stop_flag()?;
     let bars = progress::Bars::default();
+    // The process exits after this cycle: what it read is left to the exit to return.
+    crate::engine::exit_after_cycles();
     let reports = cycle_all(&mut rts, &mut state, &audit, &compiled, false, &stop, progress::for_stderr(&bars));
+    // The connectors close (their runtimes shut down) while the state is checkpointed and closed.
+    std::thread::scope(|s| {
+        s.spawn(move || drop(rts));
+        drop(state);
+    });
     if json {
         println!("{}", serde_json::to_string_pretty(&reports).context("encoding the summary")?);
     } else {
@@ -83,9 +90,11 @@ pub fn runtimes_of(
         let ident_attribute = connections::unique_identifier(conn, &open.library);
         let settings_hash = connections::settings_fingerprint(conn);
         let meta = state.connection_meta(&conn.name).context("reading the state")?;
-        if let (Some(was), Some(now)) = (&meta.unique_identifier, &ident_attribute) {
+        if let Some((was, now)) = meta.unique_identifier.as_ref().zip(ident_attribute.as_ref()).filter(|(w, n)| w != n)
+        {
+            // Counted only when the identifier changed (it scans the connection's users).
             let provisioned = state.provisioned_users(&conn.name).context("reading the state")?;
-            if was != now && provisioned > 0 {
+            if provisioned > 0 {
                 let names: Vec<&str> = compiled
                     .channels
                     .iter()
