@@ -308,35 +308,50 @@ fn a_duplicate_identifier_never_touches_the_live_account() {
 
 #[test]
 fn a_duplicate_across_two_channels_of_one_connection_is_refused() {
-    let h = off();
-    h.write_config("", "");
-    let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
-    // A second channel of the same connection reads contractors from another file.
-    let second = r#"
+    // The second channel without groups, then with (its cycle loads the other channels' identifiers
+    // beside the read).
+    for groups in ["", "[connections.channels.groups]\nbase_dn = \"ou=Groups,dc=example,dc=com\"\n"] {
+        let case = if groups.is_empty() { "without groups" } else { "with groups" };
+        let h = off();
+        h.write_config("", "");
+        let cfg = std::fs::read_to_string(h.path("provisioner.toml")).unwrap();
+        // A second channel of the same connection reads contractors from another file.
+        let second = format!(
+            r#"
 [[connections.channels]]
 name = "contractors"
-source = { type = "ldif", path = "contractors.ldif" }
+source = {{ type = "ldif", path = "contractors.ldif" }}
 [connections.channels.location]
 base_dn = "ou=People,dc=example,dc=com"
-[connections.channels.mapping]
-userName = { attribute = "uid" }
-primaryEmail = { attribute = "mail" }
-title = { attribute = "title" }
-"#;
-    std::fs::write(h.path("provisioner.toml"), format!("{cfg}{second}")).unwrap();
-    h.write_ldif(&ldif(&[person("ann")], &[]));
-    std::fs::write(h.path("contractors.ldif"), format!("version: 1\n\n{}", entry("ann.c", "ann@example.com", false)))
+{groups}[connections.channels.mapping]
+userName = {{ attribute = "uid" }}
+primaryEmail = {{ attribute = "mail" }}
+title = {{ attribute = "title" }}
+"#
+        );
+        std::fs::write(h.path("provisioner.toml"), format!("{cfg}{second}")).unwrap();
+        h.write_ldif(&ldif(&[person("ann")], &[]));
+        std::fs::write(
+            h.path("contractors.ldif"),
+            format!("version: 1\n\n{}", entry("ann.c", "ann@example.com", false)),
+        )
         .unwrap();
-    let out = h.run(&["sync", "--once"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    let ann = h.user("ann").unwrap();
-    assert_eq!(ann["title"], "Engineer", "the live account keeps its attributes");
-    assert!(h.user("ann.c").is_none());
-    let cause = h.audit().into_iter().find(|e| e["source_id"] == "uuid-ann.c").unwrap()["non_success_cause"].clone();
-    assert!(cause.as_str().unwrap().contains("in channel `people`"), "{cause}");
-    // A second cycle: still refused, still untouched.
-    h.run(&["sync", "--once"]);
-    assert_eq!(h.user("ann").unwrap(), ann);
+        let out = h.run(&["sync", "--once"]);
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", stdout(&out));
+        let ann = h.user("ann").unwrap();
+        assert_eq!(ann["title"], "Engineer", "{case}: the live account keeps its attributes");
+        assert!(h.user("ann.c").is_none(), "{case}");
+        let cause =
+            h.audit().into_iter().find(|e| e["source_id"] == "uuid-ann.c").unwrap()["non_success_cause"].clone();
+        assert!(
+            cause.as_str().unwrap().contains("in channel `people`")
+                && cause.as_str().unwrap().contains("nothing was sent"),
+            "{case}: {cause}"
+        );
+        // A second cycle: still refused, still untouched.
+        h.run(&["sync", "--once"]);
+        assert_eq!(h.user("ann").unwrap(), ann, "{case}");
+    }
 }
 
 /// Turning an option off, then on, provisions on the next cycle what was skipped, with no reset.

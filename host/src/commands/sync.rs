@@ -27,11 +27,6 @@ pub fn run(ctx: &Context, once: bool, json: bool) -> Result<(), CommandError> {
     // The process exits after this cycle: what it read is left to the exit to return.
     crate::engine::exit_after_cycles();
     let reports = cycle_all(&mut rts, &mut state, &audit, &compiled, false, &stop, progress::for_stderr(&bars));
-    // The connectors close (their runtimes shut down) while the state is checkpointed and closed.
-    std::thread::scope(|s| {
-        s.spawn(move || drop(rts));
-        drop(state);
-    });
     if json {
         println!("{}", serde_json::to_string_pretty(&reports).context("encoding the summary")?);
     } else {
@@ -197,6 +192,7 @@ pub fn cycle_all_leased(
         stop,
         progress,
         lease,
+        exits_after: false,
     };
     let live: Mutex<Vec<Arc<Instance>>> = Mutex::new(rts.iter().map(|rt| Arc::clone(&rt.instance)).collect());
     let done = AtomicBool::new(false);
@@ -276,7 +272,9 @@ fn cycles(
             });
             continue;
         }
-        match run_cycle(rt, state, audit, opts) {
+        // The last cycle of a process that exits next leaves what it read to the exit.
+        let opts = CycleOptions { exits_after: i + 1 == rts.len() && crate::engine::exits_after_cycles(), ..*opts };
+        match run_cycle(rt, state, audit, &opts) {
             Ok(r) => {
                 if let Some(g) = r.guard.as_ref().filter(|_| !dry_run) {
                     tracing::warn!(channel = %r.channel, held = r.held.len(), "{g}");

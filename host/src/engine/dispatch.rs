@@ -228,7 +228,7 @@ impl Executor<'_> {
         // The calls (a group record names every member, with every previous member) are freed beside
         // what follows.
         let lanes: Vec<_> = lanes.into_iter().flatten().map(|l| (l.requests, l.settlements, l.owners)).collect();
-        super::drop_behind((lanes, settled_users));
+        super::drop_behind((lanes, settled_users), self.opts.exits_after);
         Ok(times)
     }
 

@@ -29,7 +29,7 @@ use crate::clock::unix_now;
 use crate::compile::CompiledChannel;
 use crate::source::SourceError;
 use crate::state::Row;
-use crate::state::{CycleFigures, HeldAction, HoldDecision, Owner, State, StateError, Status, Table};
+use crate::state::{CycleFigures, HeldAction, Owner, State, StateError, Status, Table};
 use connector_abi::Instance;
 use execute::Executor;
 use std::collections::BTreeMap;
@@ -77,6 +77,7 @@ impl ChannelRuntime {
 }
 
 /// Engine-wide knobs for a cycle.
+#[derive(Clone, Copy)]
 pub struct CycleOptions<'a> {
     /// Decide only: send nothing, write nothing.
     pub dry_run: bool,
@@ -91,6 +92,9 @@ pub struct CycleOptions<'a> {
     /// In failover and cluster modes: how long the lease the cycle runs under stays valid here
     /// (`None`: lost). Every connector call's deadline ends before it; no batch starts without it.
     pub lease: Option<&'a (dyn Fn() -> Option<std::time::Duration> + Sync)>,
+    /// The process exits after this cycle (the last channel of `sync --once` or `plan`): what the
+    /// cycle read is left to the exit instead of being freed.
+    pub exits_after: bool,
 }
 
 /// What a cycle did.
@@ -201,7 +205,7 @@ fn cycle_body(
         }
     };
     let mut snap = snap?;
-    let Beside { groups: group_state, idents_elsewhere, names_elsewhere, holds: holds_read } = beside?;
+    let Beside { groups: group_state, idents_elsewhere, names_elsewhere } = beside?;
     let mut report = CycleReport {
         channel: channel.to_owned(),
         cycle_id,
@@ -253,6 +257,9 @@ fn cycle_body(
         groups_counts = (active(rows), gp.desired);
     }
     let users_counts = (active(&users), snap.users_read);
+    // Read after the source (not beside it): an approval or rejection made while a slow source is read
+    // counts in this cycle.
+    let holds_read = state.holds(channel, None)?;
     let verdict = guard::decide(rt, users_counts, groups_counts, &actions, &holds_read);
     guard::apply_to_users(&verdict, &mut planned, &actions);
 
@@ -342,15 +349,17 @@ fn cycle_body(
     }
     report.phases_ms = phases;
     // What the cycle read and decided (hundreds of thousands of strings for a large directory) is freed
-    // beside whatever runs next, not before the cycle can report.
-    drop_behind((snap, groups_rows, users));
+    // beside whatever runs next, not before the cycle can report (or left to the exit that comes next).
+    drop_behind((snap, groups_rows, users), opts.exits_after);
     Ok(report)
 }
 
 /// A channel's groups' rows and their recorded memberships (group source id → member source ids).
 type GroupState = (HashMap<String, Row>, HashMap<String, Vec<String>>);
 
-/// What a cycle reads from the state besides the users' rows, before it decides.
+/// What a cycle reads from the state besides the users' rows, before it decides: what only this
+/// channel's connection writes (the held actions, which `approve` and `reject` may change during the
+/// read, are read after it).
 struct Beside {
     /// The groups' rows and recorded memberships (a channel with groups).
     groups: Option<GroupState>,
@@ -358,8 +367,6 @@ struct Beside {
     idents_elsewhere: Option<HashMap<String, Owner>>,
     /// The display names the connection's other channels' groups have (a channel with groups).
     names_elsewhere: HashMap<String, Owner>,
-    /// The channel's held deprovisioning actions and their decisions.
-    holds: Vec<(HeldAction, HoldDecision)>,
 }
 
 impl Beside {
@@ -378,7 +385,6 @@ impl Beside {
                 _ => None,
             },
             names_elsewhere: if groups { state.group_names_elsewhere(channel)? } else { HashMap::new() },
-            holds: state.holds(channel, None)?,
         })
     }
 }
@@ -386,22 +392,25 @@ impl Beside {
 /// Set once the process is known to exit after its cycles (`sync --once`, `plan`).
 static EXIT_AFTER_CYCLES: AtomicBool = AtomicBool::new(false);
 
-/// Says the process exits after the cycles it runs now (`sync --once`, `plan`): what a cycle read and
-/// decided (memory only) is then left to the exit to return instead of being freed beside the process's
-/// own teardown, which it slowed by about 13 ms for 10,100 users.
+/// Says the process exits after the cycles it runs now (`sync --once`, `plan`): the last of them
+/// ([`CycleOptions::exits_after`]) leaves what it read and decided to the exit instead of freeing it
+/// beside the process's own teardown, which that slowed by about 13 ms for 10,100 users.
 pub fn exit_after_cycles() {
     EXIT_AFTER_CYCLES.store(true, Ordering::SeqCst);
 }
 
-/// Drops `value` on a thread of its own (inline when no thread can be started), or not at all once the
-/// process is to exit after its cycles ([`exit_after_cycles`]): `value` must hold memory only, no
-/// resource that needs closing.
-pub(crate) fn drop_behind<T: Send + 'static>(value: T) {
-    free_behind(value, EXIT_AFTER_CYCLES.load(Ordering::SeqCst));
+/// Whether [`exit_after_cycles`] was called.
+pub fn exits_after_cycles() -> bool {
+    EXIT_AFTER_CYCLES.load(Ordering::SeqCst)
 }
 
-/// [`drop_behind`], told whether the process exits next; returns the thread that frees `value`, if one
-/// does.
+/// Drops `value` on a thread of its own (inline when no thread can be started), or, when the process
+/// exits next (`exiting`), not at all: `value` must hold memory only, no resource that needs closing.
+pub(crate) fn drop_behind<T: Send + 'static>(value: T, exiting: bool) {
+    free_behind(value, exiting);
+}
+
+/// [`drop_behind`]; returns the thread that frees `value`, if one does.
 fn free_behind<T: Send + 'static>(value: T, exiting: bool) -> Option<std::thread::JoinHandle<()>> {
     if exiting {
         std::mem::forget(value);
