@@ -191,7 +191,7 @@ fn cycle_body(
         // afterwards.
         Some(_) => std::thread::scope(|s| {
             let reader = s.spawn(|| collect::collect(rt, &users, references.as_ref(), token, now));
-            let beside = Beside::load(state, rt, true, true);
+            let beside = Beside::load(state, rt, true);
             // A panic in the reader is the cycle's panic.
             let snap = reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             (snap, beside)
@@ -200,7 +200,7 @@ fn cycle_body(
         None => {
             let snap = collect::collect(rt, &users, references.as_ref(), token, now)?;
             // The identifiers elsewhere only when there is something to check.
-            let beside = Beside::load(state, rt, false, !snap.planned.is_empty());
+            let beside = Beside::load(state, rt, !snap.planned.is_empty());
             (Ok(snap), beside)
         }
     };
@@ -370,10 +370,11 @@ struct Beside {
 }
 
 impl Beside {
-    /// Loads the groups' part when `groups`, the identifiers held elsewhere when `idents` (and the
-    /// connector has a unique identifier).
-    fn load(state: &State, rt: &ChannelRuntime, groups: bool, idents: bool) -> Result<Self, StateError> {
+    /// Loads the groups' part for a channel with groups, the identifiers held elsewhere when `idents`
+    /// (and the connector has a unique identifier).
+    fn load(state: &State, rt: &ChannelRuntime, idents: bool) -> Result<Self, StateError> {
         let channel = rt.name();
+        let groups = rt.ch.cfg.groups.is_some();
         let group_state = match groups {
             true => Some((state.rows(Table::Groups, channel)?, state.memberships(channel)?)),
             false => None,
@@ -406,12 +407,8 @@ pub fn exits_after_cycles() -> bool {
 
 /// Drops `value` on a thread of its own (inline when no thread can be started), or, when the process
 /// exits next (`exiting`), not at all: `value` must hold memory only, no resource that needs closing.
-pub(crate) fn drop_behind<T: Send + 'static>(value: T, exiting: bool) {
-    free_behind(value, exiting);
-}
-
-/// [`drop_behind`]; returns the thread that frees `value`, if one does.
-fn free_behind<T: Send + 'static>(value: T, exiting: bool) -> Option<std::thread::JoinHandle<()>> {
+/// Returns the thread that frees `value`, if one does.
+pub(crate) fn drop_behind<T: Send + 'static>(value: T, exiting: bool) -> Option<std::thread::JoinHandle<()>> {
     if exiting {
         std::mem::forget(value);
         return None;
@@ -436,11 +433,11 @@ mod tests {
     #[test]
     fn what_a_cycle_read_is_freed_behind_it_unless_the_process_exits_next() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let freeing = free_behind(Counted(Arc::clone(&drops)), false).expect("a thread frees it");
+        let freeing = drop_behind(Counted(Arc::clone(&drops)), false).expect("a thread frees it");
         freeing.join().expect("the freeing thread ends");
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         // The exit returns the memory: nothing spends time freeing it first.
-        assert!(free_behind(Counted(Arc::clone(&drops)), true).is_none());
+        assert!(drop_behind(Counted(Arc::clone(&drops)), true).is_none());
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 }
