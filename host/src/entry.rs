@@ -44,12 +44,15 @@ pub fn norm_dn(dn: &str) -> String {
             out.push(',');
         }
         let (a, v) = rdn.split_once('=').unwrap_or((rdn, ""));
-        out.extend(a.trim().chars().map(|c| c.to_ascii_lowercase()));
+        let start = out.len();
+        out.push_str(a.trim());
         out.push('=');
         let v = v.trim();
         if v.is_ascii() {
-            out.extend(v.chars().map(|c| c.to_ascii_lowercase()));
+            out.push_str(v);
+            out[start..].make_ascii_lowercase();
         } else {
+            out[start..].make_ascii_lowercase();
             out.push_str(&v.to_lowercase());
         }
     }
@@ -61,8 +64,16 @@ pub fn under(dn: &str, base: &str) -> bool {
     if base.trim().is_empty() {
         return true;
     }
-    let (d, b) = (norm_dn(dn), norm_dn(base));
-    d == b || d.ends_with(&format!(",{b}"))
+    under_normalised(&norm_dn(dn), &norm_dn(base))
+}
+
+/// [`under`] for DNs already normalised ([`norm_dn`]).
+pub fn under_normalised(dn: &str, base: &str) -> bool {
+    if base.is_empty() {
+        return true;
+    }
+    // `dn` is `base`, or ends with `,` and `base`.
+    dn.strip_suffix(base).is_some_and(|rest| rest.is_empty() || rest.ends_with(','))
 }
 
 #[cfg(test)]
@@ -93,5 +104,27 @@ mod tests {
         ] {
             assert_eq!(norm_dn(dn), reference(dn), "{dn}");
         }
+    }
+
+    #[test]
+    fn under_is_the_base_or_a_dn_that_ends_with_a_comma_and_the_base() {
+        let base = "OU=People, dc=Example,dc=com";
+        for (dn, expected) in [
+            ("uid=ann,ou=people,dc=example,dc=com", true),
+            (" UID = Ann , OU=People ,DC=example,DC=COM", true),
+            ("ou=people,dc=example,dc=com", true),
+            ("ou=People,dc=example,dc=com,dc=extra", false),
+            ("uid=ann,ou=otherpeople,dc=example,dc=com", false),
+            ("uid=ann,xou=people,dc=example,dc=com", false),
+            ("dc=example,dc=com", false),
+            ("", false),
+        ] {
+            assert_eq!(under(dn, base), expected, "{dn}");
+            // The first release's definition.
+            let (d, b) = (reference(dn), reference(base));
+            assert_eq!(d == b || d.ends_with(&format!(",{b}")), expected, "{dn}");
+        }
+        assert!(under("uid=ann", "  "), "a blank base holds everything");
+        assert!(under_normalised("uid=ann", ""));
     }
 }

@@ -734,3 +734,32 @@ fn a_name_a_group_still_has_in_slack_is_not_taken_until_its_rename_or_delete_set
     let last = h.audit().into_iter().rev().find(|e| e["source_id"] == "g-6").unwrap();
     assert!(last["non_success_cause"].as_str().unwrap().contains("g-2"), "{last}");
 }
+
+/// The users' rows load beside the read (with groups) or before it (without): when they cannot be
+/// read, the read's entries are never decided against missing rows. The cycle fails with the state's
+/// error and sends nothing, whatever the directory now says (here: everyone changed, one person gone).
+#[test]
+fn users_rows_that_cannot_be_read_fail_the_cycle_before_anything_is_sent() {
+    for groups in [true, false] {
+        let case = if groups { "with groups" } else { "without groups" };
+        let h = off();
+        h.write_config("", "");
+        if !groups {
+            h.edit_config("[connections.channels.groups]\nbase_dn = \"ou=Groups,dc=example,dc=com\"\n", "");
+        }
+        h.write_ldif(&ldif(&[person("ann"), person("bob")], &[("team", vec!["ann", "bob"])]));
+        h.sync();
+        // A row the state cannot decode (written by hand, or by a newer version).
+        h.state_execute("UPDATE users SET status = 'archived' WHERE source_id = 'uuid-bob'").unwrap();
+        let changed = ldif(&[person("ann")], &[("team", vec!["ann"])]).replace("Engineer", "Director");
+        h.write_ldif(&changed);
+        let before = h.stats()["requests_total"].as_u64().unwrap();
+        let out = h.run(&["sync", "--once"]);
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", stdout(&out));
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(said.contains("unknown status `archived`"), "{case}: the state's error is named: {said}");
+        assert_eq!(h.stats()["requests_total"].as_u64().unwrap(), before, "{case}: nothing sent");
+        assert_eq!(h.user("bob").unwrap()["active"], true, "{case}");
+        assert_eq!(h.user("ann").unwrap()["title"], "Engineer", "{case}");
+    }
+}

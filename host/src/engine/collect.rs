@@ -6,10 +6,10 @@
 use super::diff::{decide_gone, decide_user, short_hash, Decision, Desired, Planned};
 use super::{ChannelRuntime, CycleError};
 use crate::config::AccountStatus;
-use crate::entry::{norm_dn, under, Entry};
+use crate::entry::{norm_dn, under_normalised, Entry};
 use crate::mapping::Resolve;
 use crate::source::{self, Kind, ReadOutcome, Sink, SourceError};
-use crate::state::{ReferenceIndex, Row, Status};
+use crate::state::{ReferenceIndex, Row, StateError, Status};
 use connector_abi::payload::ObjectClass;
 use std::collections::{HashMap, HashSet};
 
@@ -127,25 +127,27 @@ impl<'a> GroupIndex<'a> {
 }
 
 /// What a member value names: a group of the read, or (perhaps) a user of the location.
-pub(crate) enum Named<'v> {
+pub(crate) enum Named {
     /// A group's normalised DN.
     Group(String),
-    /// The user's source id, when the DN is a user's of this read.
-    User(Option<&'v String>),
+    /// The user's rank in the cycle's [`UserIds`](super::groups::UserIds), when the DN is a user's
+    /// of this read.
+    User(Option<u32>),
 }
 
 impl<'a> GroupIndex<'a> {
-    /// Source ids of the users group `dn` names (following nested groups when asked), sorted, without
-    /// duplicates. `cache` keeps what each member value names, so a value many groups list is
-    /// normalised once per cache (a read, or each part of one).
-    pub(crate) fn member_ids<'v>(
+    /// Ranks of the users group `dn` names (following nested groups when asked), sorted, without
+    /// duplicates; `dn_rank` gives each user's rank by normalised DN. `cache` keeps what each member
+    /// value names, so a value many groups list is normalised once per cache (a read, or each part of
+    /// one).
+    pub(crate) fn member_ranks(
         &self,
         dn: &str,
         member_attr: &str,
         nested: bool,
-        dn_to_id: &'v HashMap<String, String>,
-        cache: &mut HashMap<&'a str, Named<'v>>,
-    ) -> Vec<&'v String> {
+        dn_rank: &HashMap<&str, u32>,
+        cache: &mut HashMap<&'a str, Named>,
+    ) -> Vec<u32> {
         let mut out = Vec::new();
         let mut visited = HashSet::new();
         let mut stack = vec![norm_dn(dn)];
@@ -160,13 +162,13 @@ impl<'a> GroupIndex<'a> {
                     if self.by_dn.contains_key(&n) {
                         Named::Group(n)
                     } else {
-                        Named::User(dn_to_id.get(&n))
+                        Named::User(dn_rank.get(n.as_str()).copied())
                     }
                 });
                 match named {
                     Named::Group(n) if nested => stack.push(n.clone()),
-                    Named::Group(n) => out.extend(dn_to_id.get(n)),
-                    Named::User(id) => out.extend(*id),
+                    Named::Group(n) => out.extend(dn_rank.get(n.as_str())),
+                    Named::User(rank) => out.extend(*rank),
                 }
             }
         }
@@ -178,7 +180,15 @@ impl<'a> GroupIndex<'a> {
 
 struct Collector<'a> {
     rt: &'a ChannelRuntime,
-    rows: &'a HashMap<String, Row>,
+    /// The users' rows, once they have come from `feed`.
+    rows: Option<HashMap<String, Row>>,
+    feed: RowsFeed,
+    /// Why the rows could not be loaded (the cycle fails with it after the read).
+    rows_error: Option<StateError>,
+    /// Users read before the rows came, in the order read.
+    waiting: Vec<Read>,
+    /// The location's base DN, normalised (`None`: blank, the whole directory).
+    base_dn: Option<String>,
     references: Option<&'a ReferenceIndex>,
     now: i64,
     source_applies_location: bool,
@@ -215,10 +225,13 @@ impl Sink for Collector<'_> {
         }
         self.ensure_location_members();
         let ch = &self.rt.ch;
+        // Normalised once: the location, the group members' DN → id and the DN hash read it.
+        let dn = norm_dn(&e.dn);
         // A directory server applies the base DN and filter itself (on attributes we may not fetch).
         let filtered = self.source_applies_location
-            || (ch.location_filter.as_ref().is_none_or(|f| f.matches(&e)) && under(&e.dn, &ch.cfg.location.base_dn));
-        let in_scope = filtered && self.location_members.as_ref().is_none_or(|m| m.contains(&norm_dn(&e.dn)));
+            || (ch.location_filter.as_ref().is_none_or(|f| f.matches(&e))
+                && self.base_dn.as_deref().is_none_or(|b| under_normalised(&dn, b)));
+        let in_scope = filtered && self.location_members.as_ref().is_none_or(|m| m.contains(&dn));
         if !in_scope {
             return Ok(());
         }
@@ -226,7 +239,8 @@ impl Sink for Collector<'_> {
             self.skipped_no_id += 1;
             return Ok(());
         };
-        self.dn_to_id.insert(norm_dn(&e.dn), id.clone());
+        let dn_hash = Some(short_hash(dn.as_bytes()));
+        self.dn_to_id.insert(dn, id.clone());
         if let Some(attr) = ch.read.groups.as_ref().and_then(|g| g.member_of_attribute.as_ref()) {
             self.member_of.push((id.clone(), e.values(attr).to_vec()));
         }
@@ -236,7 +250,6 @@ impl Sink for Collector<'_> {
             resolve_references(&mut attrs, &ch.mapping, index);
         }
         let mut d = Desired::new(id.clone(), attrs, active);
-        let dn_hash = Some(short_hash(norm_dn(&e.dn).as_bytes()));
         d.dn_hash = dn_hash.clone();
         d.ident_hash = self.rt.ident_attribute.as_deref().and_then(|a| {
             let v = normalise_identifier(a, d.attrs.get(a)?.as_str()?);
@@ -245,37 +258,85 @@ impl Sink for Collector<'_> {
         if let Some(h) = &d.ident_hash {
             self.idents.entry(h.clone()).or_default().push((id.clone(), active));
         }
-        let row = self.rows.get(&id);
-        let ident = d.ident_hash.clone();
-        match decide_user(row, d, &ch.mapping, self.now, self.rt.honour_skipped) {
+        self.seen.insert(id);
+        let read = Read { desired: d, dn_hash };
+        self.poll_rows(false);
+        match self.rows.take() {
+            Some(rows) => {
+                for waiting in std::mem::take(&mut self.waiting) {
+                    self.decide(&rows, waiting);
+                }
+                self.decide(&rows, read);
+                self.rows = Some(rows);
+            }
+            None => self.waiting.push(read),
+        }
+        Ok(())
+    }
+}
+
+/// A user read in full, before it is decided against its row.
+struct Read {
+    desired: Desired,
+    dn_hash: Option<String>,
+}
+
+/// The users' rows a read decides against: loaded on the cycle's thread beside the read, and sent
+/// here once (an error included). Users read before they come wait, in order, and are decided when
+/// they do.
+pub(crate) type RowsFeed = std::sync::mpsc::Receiver<Result<HashMap<String, Row>, StateError>>;
+
+impl Collector<'_> {
+    /// Takes the users' rows if they have come (waiting for them when `block`).
+    fn poll_rows(&mut self, block: bool) {
+        if self.rows.is_some() || self.rows_error.is_some() {
+            return;
+        }
+        let came = if block { self.feed.recv().ok() } else { self.feed.try_recv().ok() };
+        match came {
+            Some(Ok(rows)) => self.rows = Some(rows),
+            Some(Err(e)) => self.rows_error = Some(e),
+            None => {}
+        }
+    }
+
+    /// Decides for a user read in full, against its row.
+    fn decide(&mut self, rows: &HashMap<String, Row>, read: Read) {
+        let Read { desired: d, dn_hash } = read;
+        let row = rows.get(&d.source_id);
+        let (id, ident) = (d.source_id.clone(), d.ident_hash.clone());
+        match decide_user(row, d, &self.rt.ch.mapping, self.now, self.rt.honour_skipped) {
             Decision::Nothing => {
                 let stale = |r: &&Row| r.target_id.is_some() && (r.ident_hash != ident || r.dn_hash != dn_hash);
                 if let Some(r) = row.filter(stale) {
                     self.ident_updates.push(Row { ident_hash: ident, dn_hash, ..r.clone() });
                 }
             }
-            Decision::ClearDirty => self.clear_dirty.push(id.clone()),
+            Decision::ClearDirty => self.clear_dirty.push(id),
             Decision::Deferred => self.deferred += 1,
             Decision::Send(p) => self.planned.push(*p),
         }
-        self.seen.insert(id);
-        Ok(())
     }
 }
 
 /// Reads the source and decides for every user (present or gone).
 pub(crate) fn collect(
     rt: &ChannelRuntime,
-    rows: &HashMap<String, Row>,
+    feed: RowsFeed,
     references: Option<&ReferenceIndex>,
     since: Option<String>,
     now: i64,
-) -> Result<Snapshot, CycleError> {
+) -> Result<(Snapshot, HashMap<String, Row>), CycleError> {
     let channel = rt.name();
     let mut src = source::open(&rt.ch.cfg.source, rt.ch.strict_permissions)?;
+    let base_dn = &rt.ch.cfg.location.base_dn;
     let mut c = Collector {
         rt,
-        rows,
+        base_dn: (!base_dn.trim().is_empty()).then(|| norm_dn(base_dn)),
+        rows: None,
+        feed,
+        rows_error: None,
+        waiting: Vec::new(),
         references,
         now,
         source_applies_location: src.applies_location(),
@@ -295,6 +356,17 @@ pub(crate) fn collect(
     // A source that fails (unreadable, malformed, directory down) fails the cycle before any change.
     let outcome = src.read(&request, &mut c)?;
     c.ensure_location_members();
+    // Every user read is decided before anything else: the rows are waited for if they have not come.
+    c.poll_rows(true);
+    if let Some(e) = c.rows_error.take() {
+        return Err(e.into());
+    }
+    let Some(rows) = c.rows.take() else {
+        return Err(CycleError::Aborted("the users' rows were never loaded"));
+    };
+    for waiting in std::mem::take(&mut c.waiting) {
+        c.decide(&rows, waiting);
+    }
     if c.skipped_no_id > 0 {
         tracing::warn!(channel, count = c.skipped_no_id, attribute = %rt.ch.cfg.id_attribute, "entries without the id attribute were ignored");
     }
@@ -331,7 +403,7 @@ pub(crate) fn collect(
             planned.push(p);
         }
     }
-    Ok(Snapshot {
+    let snap = Snapshot {
         planned,
         quiet,
         deferred: c.deferred,
@@ -341,5 +413,6 @@ pub(crate) fn collect(
         outcome,
         users_read,
         idents: c.idents,
-    })
+    };
+    Ok((snap, rows))
 }

@@ -41,58 +41,103 @@ impl GroupPlan {
     }
 }
 
-/// A source group with every member it names (user source ids), before filtering by who is
-/// provisioned: computed once per cycle (expanding nested groups over every member DN is the costly
-/// part), then filtered for the guard's prediction and again after the users phase.
+/// A source group with every member it names, before filtering by who is provisioned: computed once
+/// per cycle (expanding nested groups over every member DN is the costly part), then filtered for the
+/// guard's prediction and again after the users phase.
 pub(crate) struct ExpandedGroup {
     source_id: String,
     name: String,
-    /// Sorted, without duplicates.
-    members: Vec<String>,
+    /// The members' ranks in the cycle's [`UserIds`]: sorted, without duplicates.
+    members: Vec<u32>,
+}
+
+/// The users a cycle's groups can name, each by its rank: their source ids sorted byte-wise, so a
+/// group's members kept as sorted ranks are its source ids in the order the state records and the
+/// members' hash reads them. Ranks make a group of thousands a list of integers: sorted, filtered and
+/// deduplicated without comparing or copying a string.
+pub(crate) struct UserIds {
+    /// Source ids by rank: sorted, unique.
+    ids: Vec<String>,
+}
+
+impl UserIds {
+    /// The source id of `rank`.
+    fn id(&self, rank: u32) -> &str {
+        &self.ids[rank as usize]
+    }
+
+    /// For each rank, whether the user can be named in a group now (see [`UserRows::member`]).
+    fn members(&self, users: &UserRows<'_>) -> Vec<bool> {
+        self.ids.iter().map(|id| users.member(id)).collect()
+    }
+}
+
+/// The channel's source groups with their members, and the users they name.
+pub(crate) struct Expanded {
+    users: UserIds,
+    groups: Vec<ExpandedGroup>,
 }
 
 /// The channel's source groups with their members.
-pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapshot) -> Vec<ExpandedGroup> {
-    if g.member_of_attribute.is_some() {
-        let mut by_group: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapshot) -> Expanded {
+    // Every user a member value can name: the users of the location (by DN), and for memberOf the
+    // users that carry the values (the same users; taken again so no value is ever dropped).
+    let mut pairs: Vec<(&str, Option<&str>)> =
+        snap.dn_to_id.iter().map(|(dn, id)| (id.as_str(), Some(dn.as_str()))).collect();
+    pairs.extend(snap.member_of.iter().map(|(id, _)| (id.as_str(), None)));
+    pairs.sort_unstable();
+    let mut ids: Vec<&str> = Vec::new();
+    let mut dn_rank: HashMap<&str, u32> = HashMap::with_capacity(snap.dn_to_id.len());
+    for (id, dn) in pairs {
+        if ids.last() != Some(&id) {
+            ids.push(id);
+        }
+        // At most u32::MAX users: a directory of four billion people does not fit in memory here.
+        let rank = (ids.len() - 1) as u32;
+        if let Some(dn) = dn {
+            dn_rank.insert(dn, rank);
+        }
+    }
+    let rank_of = |id: &str| ids.binary_search(&id).ok().map(|r| r as u32);
+    let groups = if g.member_of_attribute.is_some() {
+        let mut by_group: BTreeMap<String, (String, Vec<u32>)> = BTreeMap::new();
         for (uid, groups) in &snap.member_of {
+            let Some(rank) = rank_of(uid) else { continue };
             for v in groups {
                 let (key, name) =
                     if v.contains('=') { (norm_dn(v), extract_cn(v)) } else { (v.to_lowercase(), v.clone()) };
-                by_group.entry(key).or_insert_with(|| (name, Vec::new())).1.push(uid.clone());
+                by_group.entry(key).or_insert_with(|| (name, Vec::new())).1.push(rank);
             }
         }
-        return by_group
+        by_group
             .into_iter()
             .map(|(key, (name, mut members))| {
-                members.sort();
+                members.sort_unstable();
                 members.dedup();
                 ExpandedGroup { source_id: format!("memberOf:{key}"), name, members }
             })
-            .collect();
-    }
-    let index = GroupIndex::new(&snap.group_entries);
-    let entries: Vec<&Entry> = snap.group_entries.iter().filter(|e| under(&e.dn, &g.base_dn)).collect();
-    let expand = |part: &[&Entry]| {
-        // Per part: what each member value names (a value many groups list is normalised once).
-        let mut cache = HashMap::new();
-        let mut out = Vec::with_capacity(part.len());
-        for e in part {
-            let source_id = e.first(&rt.ch.cfg.id_attribute).map(str::to_owned).unwrap_or_else(|| norm_dn(&e.dn));
-            let name = rt.ch.group_name.as_ref().map(|t| t.render(e)).unwrap_or_else(|| extract_cn(&e.dn));
-            let members: Vec<String> = index
-                .member_ids(&e.dn, &g.member_attribute, g.nested, &snap.dn_to_id, &mut cache)
-                .into_iter()
-                .cloned()
-                .collect();
-            if !name.trim().is_empty() {
-                out.push(ExpandedGroup { source_id, name, members });
+            .collect()
+    } else {
+        let index = GroupIndex::new(&snap.group_entries);
+        let entries: Vec<&Entry> = snap.group_entries.iter().filter(|e| under(&e.dn, &g.base_dn)).collect();
+        let expand = |part: &[&Entry]| {
+            // Per part: what each member value names (a value many groups list is normalised once).
+            let mut cache = HashMap::new();
+            let mut out = Vec::with_capacity(part.len());
+            for e in part {
+                let source_id = e.first(&rt.ch.cfg.id_attribute).map(str::to_owned).unwrap_or_else(|| norm_dn(&e.dn));
+                let name = rt.ch.group_name.as_ref().map(|t| t.render(e)).unwrap_or_else(|| extract_cn(&e.dn));
+                let members = index.member_ranks(&e.dn, &g.member_attribute, g.nested, &dn_rank, &mut cache);
+                if !name.trim().is_empty() {
+                    out.push(ExpandedGroup { source_id, name, members });
+                }
             }
-        }
-        out
+            out
+        };
+        let weight = |e: &&Entry| e.values(&g.member_attribute).len();
+        in_two(&entries, weight, PARALLEL_MEMBERS, expand).into_iter().flatten().collect()
     };
-    let weight = |e: &&Entry| e.values(&g.member_attribute).len();
-    in_two(&entries, weight, PARALLEL_MEMBERS, expand).into_iter().flatten().collect()
+    Expanded { users: UserIds { ids: ids.into_iter().map(str::to_owned).collect() }, groups }
 }
 
 /// Below this many member values a cycle's groups are expanded and decided on one thread.
@@ -168,14 +213,14 @@ impl<'a> UserRows<'a> {
     }
 }
 
-/// The desired groups: members are only the users active and provisioned in `users`.
-fn desired_groups<'e>(expanded: &'e [ExpandedGroup], users: &UserRows<'_>) -> Vec<DesiredGroup<'e>> {
+/// The desired groups: members are only the users `member` says (by rank) can be named.
+fn desired_groups<'e>(expanded: &'e [ExpandedGroup], ids: &'e UserIds, member: &[bool]) -> Vec<DesiredGroup<'e>> {
     expanded
         .iter()
         .map(|e| DesiredGroup {
             source_id: &e.source_id,
             name: &e.name,
-            members: e.members.iter().filter(|id| users.member(id)).map(String::as_str).collect(),
+            members: e.members.iter().filter(|r| member[**r as usize]).map(|r| ids.id(*r)).collect(),
         })
         .collect()
 }
@@ -184,20 +229,25 @@ fn desired_groups<'e>(expanded: &'e [ExpandedGroup], users: &UserRows<'_>) -> Ve
 /// and groups the source no longer has.
 pub(crate) fn decide_groups(
     rt: &ChannelRuntime,
-    expanded: &[ExpandedGroup],
+    expanded: &Expanded,
     snap: &Snapshot,
     users: &UserRows<'_>,
     (rows, memberships): (&HashMap<String, Row>, &HashMap<String, Vec<String>>),
     now: i64,
     detail: GroupDetail,
 ) -> GroupPlan {
-    let decide = |part: &[ExpandedGroup]| decide_present(rt, part, users, (rows, memberships), now, detail);
-    let parts = in_two(expanded, |e| e.members.len(), PARALLEL_MEMBERS, decide);
+    // Who can be a member is decided once per user, not once per membership.
+    let member = expanded.users.members(users);
+    let decide = |part: &[ExpandedGroup]| {
+        let desired = desired_groups(part, &expanded.users, &member);
+        decide_present(rt, desired, users, (rows, memberships), now, detail)
+    };
+    let parts = in_two(&expanded.groups, |e| e.members.len(), PARALLEL_MEMBERS, decide);
     let mut plan = GroupPlan::default();
     for part in parts {
         plan.absorb(part);
     }
-    let seen: HashSet<&str> = expanded.iter().map(|e| e.source_id.as_str()).collect();
+    let seen: HashSet<&str> = expanded.groups.iter().map(|e| e.source_id.as_str()).collect();
     let ReadOutcome { present_groups, .. } = &snap.outcome;
     let present = |id: &str| match present_groups {
         Some(p) => p.contains(id),
@@ -211,18 +261,17 @@ pub(crate) fn decide_groups(
     plan
 }
 
-/// Decides for the source groups of `expanded` (the present ones): the part of a [`GroupPlan`] they
+/// Decides for the source groups of `desired` (the present ones): the part of a [`GroupPlan`] they
 /// give.
 fn decide_present(
     rt: &ChannelRuntime,
-    expanded: &[ExpandedGroup],
+    desired: Vec<DesiredGroup<'_>>,
     users: &UserRows<'_>,
     (rows, memberships): (&HashMap<String, Row>, &HashMap<String, Vec<String>>),
     now: i64,
     detail: GroupDetail,
 ) -> GroupPlan {
     let target_of = |id: &str| users.get(id).and_then(|r| r.target_id.clone());
-    let desired = desired_groups(expanded, users);
     let mut plan = GroupPlan { desired: desired.len() as u64, ..GroupPlan::default() };
     for d in &desired {
         let name_hash = group_name_hash(d.name);

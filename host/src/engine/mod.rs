@@ -50,6 +50,9 @@ pub enum CycleError {
     /// The audit log could not be written.
     #[error("audit log: {0}")]
     Audit(#[from] std::io::Error),
+    /// The cycle stopped before it could decide (its other thread ended without its part).
+    #[error("the cycle stopped: {0}")]
+    Aborted(&'static str),
 }
 
 /// A channel ready to run: compiled configuration and its connection's open connector instance.
@@ -178,33 +181,38 @@ fn cycle_body(
         phases.insert(name, phase.elapsed().as_millis() as u64);
         phase = std::time::Instant::now();
     };
-    let mut users = state.rows(Table::Users, channel)?;
     // References (e.g. managers) resolve against the connection's provisioned users.
     let references = match rt.ch.mapping.references().next() {
         Some(_) => Some(state.reference_index(channel)?),
         None => None,
     };
     let token = state.token(channel)?;
-    let (snap, beside) = match &rt.ch.cfg.groups {
-        // The source is read and decided on one thread while this one loads what else the cycle needs
-        // from the state (the groups' rows and recorded memberships above all), which it uses only
-        // afterwards.
+    // The users' rows go to the read as soon as they are loaded: entries read before wait for them.
+    let (rows_to_read, feed) = std::sync::mpsc::channel();
+    let (read, beside) = match &rt.ch.cfg.groups {
+        // The source is read and decided on one thread while this one loads the users' rows, then what
+        // else the cycle needs from the state (the groups' rows and recorded memberships above all),
+        // which it uses only afterwards.
         Some(_) => std::thread::scope(|s| {
-            let reader = s.spawn(|| collect::collect(rt, &users, references.as_ref(), token, now));
+            let reader = s.spawn(|| collect::collect(rt, feed, references.as_ref(), token, now));
+            // The read fails with the rows' error if they cannot be loaded (it is gone if the read
+            // failed first).
+            let _ = rows_to_read.send(state.rows(Table::Users, channel));
             let beside = Beside::load(state, rt, true);
             // A panic in the reader is the cycle's panic.
-            let snap = reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (snap, beside)
+            let read = reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (read, beside)
         }),
         // No groups: little to load beside the read, so no second thread (nor its allocator arena).
         None => {
-            let snap = collect::collect(rt, &users, references.as_ref(), token, now)?;
+            let _ = rows_to_read.send(state.rows(Table::Users, channel));
+            let read = collect::collect(rt, feed, references.as_ref(), token, now)?;
             // The identifiers elsewhere only when there is something to check.
-            let beside = Beside::load(state, rt, !snap.planned.is_empty());
-            (Ok(snap), beside)
+            let beside = Beside::load(state, rt, !read.0.planned.is_empty());
+            (Ok(read), beside)
         }
     };
-    let mut snap = snap?;
+    let (mut snap, mut users) = read?;
     let Beside { groups: group_state, idents_elsewhere, names_elsewhere } = beside?;
     let mut report = CycleReport {
         channel: channel.to_owned(),

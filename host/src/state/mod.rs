@@ -555,25 +555,26 @@ impl State {
             table.name()
         );
         let rows = self.query(&sql, &vals![channel])?;
-        let decode = |r: &SqlRow| -> Result<Row, BackendError> {
+        // The values are moved out of the rows read, not copied.
+        let decode = |r: &mut SqlRow| -> Result<Row, BackendError> {
             Ok(Row {
-                source_id: r.text(0)?,
-                target_id: r.opt_text(1)?,
-                hash: r.text(2)?,
-                attr_hashes: AttrHashes(r.text(3)?),
+                source_id: r.take_text(0)?,
+                target_id: r.take_opt_text(1)?,
+                hash: r.take_text(2)?,
+                attr_hashes: AttrHashes(r.take_text(3)?),
                 status: status_of(r, 4)?,
                 dirty: r.int(5)? != 0,
                 attempts: r.int(6)? as u32,
                 next_attempt_at: r.int(7)?,
-                last_error: r.opt_text(8)?,
-                ident_hash: r.opt_text(9)?,
-                skipped_hash: r.opt_text(10)?,
-                dn_hash: r.opt_text(11)?,
+                last_error: r.take_opt_text(8)?,
+                ident_hash: r.take_opt_text(9)?,
+                skipped_hash: r.take_opt_text(10)?,
+                dn_hash: r.take_opt_text(11)?,
             })
         };
         let mut out = HashMap::with_capacity(rows.len());
-        for r in &rows {
-            let r = decode(r).map_err(|e| self.err(e))?;
+        for mut r in rows {
+            let r = decode(&mut r).map_err(|e| self.err(e))?;
             out.insert(r.source_id.clone(), r);
         }
         Ok(out)
@@ -643,16 +644,27 @@ impl State {
     pub fn memberships(&self, channel: &str) -> Result<HashMap<String, Vec<String>>, StateError> {
         // The primary key's order (SQLite reads the covering index); a server whose collation is not
         // byte-wise is sorted again below.
-        let rows = self.query(
-            "SELECT group_source_id, user_source_id FROM memberships WHERE channel = ?1
-             ORDER BY group_source_id, user_source_id",
-            &vals![channel],
-        )?;
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for mut r in rows {
-            let (g, u) = (r.take_text(0).map_err(|e| self.err(e))?, r.take_text(1).map_err(|e| self.err(e))?);
-            out.entry(g).or_default().push(u);
-        }
+        // Rows come group by group: each group's id is kept once, not once per member.
+        let mut group: Option<(String, Vec<String>)> = None;
+        let close = |out: &mut HashMap<String, Vec<String>>, group: Option<(String, Vec<String>)>| {
+            if let Some((g, mut members)) = group {
+                out.entry(g).or_default().append(&mut members);
+            }
+        };
+        self.db
+            .borrow_mut()
+            .for_each_pair(
+                "SELECT group_source_id, user_source_id FROM memberships WHERE channel = ?1
+                 ORDER BY group_source_id, user_source_id",
+                &vals![channel],
+                &mut |g, u| match &mut group {
+                    Some((current, members)) if current == g => members.push(u.to_owned()),
+                    _ => close(&mut out, group.replace((g.to_owned(), vec![u.to_owned()]))),
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        close(&mut out, group);
         for members in out.values_mut().filter(|m| !m.is_sorted()) {
             members.sort_unstable();
         }

@@ -84,6 +84,16 @@ impl SqlRow {
         }
     }
 
+    /// Column `i` as optional text, moved out of the row: for large reads.
+    pub(crate) fn take_opt_text(&mut self, i: usize) -> Result<Option<String>, BackendError> {
+        match self.0.get_mut(i).map(|v| std::mem::replace(v, Value::Null)) {
+            Some(Value::Null) => Ok(None),
+            Some(Value::Text(s)) => Ok(Some(s)),
+            Some(Value::Int(n)) => Ok(Some(n.to_string())),
+            None => Err(BackendError::Decode(format!("no column {i}"))),
+        }
+    }
+
     /// Column `i` as optional text.
     pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, BackendError> {
         match self.at(i)? {
@@ -167,6 +177,14 @@ pub(crate) trait Backend: Send {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, BackendError>;
     /// Runs a query; returns every row.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<SqlRow>, BackendError>;
+    /// Runs a query of two text columns (NULL is an error) and hands each row to `each` as it is
+    /// read, kept nowhere: for reads of hundreds of thousands of rows (a channel's memberships).
+    fn for_each_pair(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&str, &str),
+    ) -> Result<(), BackendError>;
     /// Starts a write transaction, checking the fence.
     fn begin(&mut self) -> Result<(), BackendError>;
     /// Commits it.

@@ -255,6 +255,19 @@ impl Backend for Postgres {
         rows.iter().map(|r| (0..r.len()).map(|i| value(r, i)).collect::<Result<Vec<_>, _>>().map(SqlRow)).collect()
     }
 
+    fn for_each_pair(&mut self, sql: &str, p: &[Value], each: &mut dyn FnMut(&str, &str)) -> Result<(), BackendError> {
+        let st = self.statement(sql)?;
+        for r in self.client.query(&st, &Self::params(p))? {
+            let text = |i: usize| match value(&r, i)? {
+                Value::Text(s) => Ok(s),
+                Value::Int(n) => Ok(n.to_string()),
+                Value::Null => Err(BackendError::Decode(format!("column {i} is NULL"))),
+            };
+            each(&text(0)?, &text(1)?);
+        }
+        Ok(())
+    }
+
     fn begin(&mut self) -> Result<(), BackendError> {
         self.client.batch_execute("BEGIN")?;
         if let Err(e) = self.check_fence() {

@@ -31,6 +31,16 @@ impl Sqlite {
     }
 }
 
+/// A column read in place as text, as [`Backend::query`] would give it (NULL is an error).
+fn text_ref(v: ValueRef<'_>, i: usize) -> Result<std::borrow::Cow<'_, str>, BackendError> {
+    match v {
+        ValueRef::Text(t) | ValueRef::Blob(t) => Ok(String::from_utf8_lossy(t)),
+        ValueRef::Integer(n) => Ok(n.to_string().into()),
+        ValueRef::Real(n) => Ok((n as i64).to_string().into()),
+        ValueRef::Null => Err(BackendError::Decode(format!("column {i} is NULL"))),
+    }
+}
+
 fn params(p: &[Value]) -> rusqlite::ParamsFromIter<std::slice::Iter<'_, Value>> {
     rusqlite::params_from_iter(p.iter())
 }
@@ -59,6 +69,16 @@ impl Backend for Sqlite {
             out.push(SqlRow(row));
         }
         Ok(out)
+    }
+
+    fn for_each_pair(&mut self, sql: &str, p: &[Value], each: &mut dyn FnMut(&str, &str)) -> Result<(), BackendError> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query(params(p))?;
+        while let Some(r) = rows.next()? {
+            let (a, b) = (text_ref(r.get_ref(0)?, 0)?, text_ref(r.get_ref(1)?, 1)?);
+            each(&a, &b);
+        }
+        Ok(())
     }
 
     fn begin(&mut self) -> Result<(), BackendError> {
