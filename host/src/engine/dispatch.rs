@@ -19,13 +19,44 @@ use super::groups::UserRows;
 use super::CycleError;
 use crate::clock::unix_now;
 use crate::state::{AttrHashes, CycleFigures, Owner, Row, State, Table};
-use connector_abi::payload::{ErrorInfo, ErrorKind, ProvisionRequest, RecordResult};
+use connector_abi::payload::{ErrorInfo, ErrorKind, ProvisionRequest, Record, RecordResult};
 use connector_abi::CallError;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The most group members (present and previous) one connector call carries: a cycle's group records
+/// name every member of every group, so one call for all of them would be a payload of tens of
+/// megabytes, held whole by the host and again by the connector. Calls of this size keep both small.
+const MEMBERS_PER_CALL: usize = 20_000;
+
+/// The members a record carries (present and previous).
+fn member_refs(r: &Record) -> usize {
+    r.members.len() + r.previous_members.as_ref().map_or(0, Vec::len)
+}
+
+/// `records` in order, in calls of up to `batch_size` records carrying up to `members` members (a
+/// record that carries more goes alone).
+fn batches(records: Vec<Planned>, batch_size: usize, members: usize) -> Vec<Vec<Planned>> {
+    let mut out: Vec<Vec<Planned>> = Vec::new();
+    let mut carried = 0;
+    for p in records {
+        let refs = member_refs(&p.record);
+        match out.last_mut() {
+            Some(b) if b.len() < batch_size && carried + refs <= members => b.push(p),
+            _ => {
+                carried = 0;
+                let mut b = Vec::with_capacity(batch_size.min(64));
+                b.push(p);
+                out.push(b);
+            }
+        }
+        carried += refs;
+    }
+    out
+}
 
 /// The least validity a lease must have left for a connector call to start under it; the call's
 /// deadline ends this long before the lease would lapse here.
@@ -254,19 +285,10 @@ impl Executor<'_> {
         let deadline_ms = self.rt.ch.cfg.timeout_seconds.saturating_mul(1000);
         let mut requests = Vec::new();
         let mut settlements = Vec::new();
-        for part in parts {
-            let mut part = part.into_iter().peekable();
-            while part.peek().is_some() {
-                let mut records = Vec::with_capacity(batch_size);
-                let mut batch = Vec::with_capacity(batch_size);
-                for p in part.by_ref().take(batch_size) {
-                    let (record, s) = Settlement::split(p);
-                    records.push(record);
-                    batch.push(s);
-                }
-                requests.push(ProvisionRequest { v: 1, records, deadline_ms: Some(deadline_ms) });
-                settlements.push(batch);
-            }
+        for batch in parts.into_iter().flat_map(|part| batches(part, batch_size, MEMBERS_PER_CALL)) {
+            let (records, batch): (Vec<_>, Vec<_>) = batch.into_iter().map(Settlement::split).unzip();
+            requests.push(ProvisionRequest { v: 1, records, deadline_ms: Some(deadline_ms) });
+            settlements.push(batch);
         }
         Ok(LaneData { table, requests: Arc::new(requests), settlements, rows, owners: None, live: 0, regroup: false })
     }
@@ -379,5 +401,49 @@ impl Executor<'_> {
         }
         self.opts.progress.advance(records.len() as u64);
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::diff::decide_gone;
+    use crate::state::Status;
+    use connector_abi::payload::{MemberRef, ObjectClass};
+
+    /// A group record naming `members` members now and `previous` before.
+    fn group(id: &str, members: usize, previous: Option<usize>) -> Planned {
+        let row = Row { target_id: Some("S1".into()), ..Row::new(id, Status::Active) };
+        let mut p = decide_gone(&row, ObjectClass::Group, 0, false).expect("a provisioned group is deleted");
+        fn refs(n: usize) -> Vec<MemberRef> {
+            (0..n).map(|i| MemberRef { source_id: format!("u{i}"), target_id: None }).collect()
+        }
+        p.record.members = refs(members);
+        p.record.previous_members = previous.map(refs);
+        p
+    }
+
+    fn shape(b: &[Vec<Planned>]) -> Vec<Vec<&str>> {
+        b.iter().map(|b| b.iter().map(|p| p.record.source_id.as_str()).collect()).collect()
+    }
+
+    #[test]
+    fn calls_carry_at_most_the_batch_size_and_the_members_per_call() {
+        let records = vec![
+            group("a", 8, Some(7)),
+            group("b", 4, None),
+            group("c", 30, Some(30)),
+            group("d", 1, None),
+            group("e", 0, Some(1)),
+            group("f", 0, None),
+        ];
+        // 20 members a call: a and b (19), c alone (60: more than a call carries), d, e and f (2).
+        assert_eq!(shape(&batches(records.clone(), 500, 20)), [vec!["a", "b"], vec!["c"], vec!["d", "e", "f"]]);
+        // The batch size still applies.
+        assert_eq!(shape(&batches(records.clone(), 2, 20)), [vec!["a", "b"], vec!["c"], vec!["d", "e"], vec!["f"]]);
+        // Records without members (users): the batch size alone.
+        let users = vec![group("x", 0, None), group("y", 0, None), group("z", 0, None)];
+        assert_eq!(shape(&batches(users, 2, 20)), [vec!["x", "y"], vec!["z"]]);
+        assert!(batches(Vec::new(), 500, 20).is_empty());
     }
 }
