@@ -94,7 +94,7 @@ pub(crate) fn expand_group(groups: &[Entry], dn: &str, member_attr: &str, nested
 
 /// The groups of a read by normalised DN, built once to expand many groups.
 pub(crate) struct GroupIndex<'a> {
-    by_dn: HashMap<String, &'a Entry>,
+    by_dn: foldhash::HashMap<String, &'a Entry>,
 }
 
 impl<'a> GroupIndex<'a> {
@@ -145,8 +145,8 @@ impl<'a> GroupIndex<'a> {
         dn: &str,
         member_attr: &str,
         nested: bool,
-        dn_rank: &HashMap<&str, u32>,
-        cache: &mut HashMap<&'a str, Named>,
+        dn_rank: &foldhash::HashMap<&str, u32>,
+        cache: &mut foldhash::HashMap<&'a str, Named>,
     ) -> Vec<u32> {
         let mut out = Vec::new();
         let mut visited = HashSet::new();

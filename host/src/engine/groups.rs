@@ -87,7 +87,8 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
     pairs.extend(snap.member_of.iter().map(|(id, _)| (id.as_str(), None)));
     pairs.sort_unstable();
     let mut ids: Vec<&str> = Vec::new();
-    let mut dn_rank: HashMap<&str, u32> = HashMap::with_capacity(snap.dn_to_id.len());
+    let mut dn_rank: foldhash::HashMap<&str, u32> =
+        foldhash::HashMap::with_capacity_and_hasher(snap.dn_to_id.len(), Default::default());
     for (id, dn) in pairs {
         if ids.last() != Some(&id) {
             ids.push(id);
@@ -122,7 +123,7 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
         let entries: Vec<&Entry> = snap.group_entries.iter().filter(|e| under(&e.dn, &g.base_dn)).collect();
         let expand = |part: &[&Entry]| {
             // Per part: what each member value names (a value many groups list is normalised once).
-            let mut cache = HashMap::new();
+            let mut cache = foldhash::HashMap::default();
             let mut out = Vec::with_capacity(part.len());
             for e in part {
                 let source_id = e.first(&rt.ch.cfg.id_attribute).map(str::to_owned).unwrap_or_else(|| norm_dn(&e.dn));
