@@ -66,9 +66,11 @@ impl UserIds {
         &self.ids[rank as usize]
     }
 
-    /// For each rank, whether the user can be named in a group now (see [`UserRows::member`]).
+    /// For each rank, whether the user can be named in a group now (see [`UserRows::member`]); a
+    /// large directory's users in two halves on two threads.
     fn members(&self, users: &UserRows<'_>) -> Vec<bool> {
-        self.ids.iter().map(|id| users.member(id)).collect()
+        let part = |ids: &[String]| ids.iter().map(|id| users.member(id)).collect::<Vec<bool>>();
+        in_two(&self.ids, |_| 1, PARALLEL_USERS, part).concat()
     }
 }
 
@@ -140,6 +142,9 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
     };
     Expanded { users: UserIds { ids: ids.into_iter().map(str::to_owned).collect() }, groups }
 }
+
+/// Below this many users, who can be a member is decided on one thread.
+const PARALLEL_USERS: usize = 5_000;
 
 /// Below this many member values a cycle's groups are expanded and decided on one thread.
 const PARALLEL_MEMBERS: usize = 20_000;
@@ -399,6 +404,27 @@ mod tests {
             assert_eq!(laid.member(id), member, "{id}");
             assert_eq!(copied.member(id), member, "{id}");
         }
+    }
+
+    /// Who can be a member, decided in two halves for a large directory: each rank keeps its answer.
+    #[test]
+    fn members_by_rank_are_the_same_in_two_halves_as_on_one_thread() {
+        let n = PARALLEL_USERS + 1_001;
+        let mut ids: Vec<String> = (0..n).map(|i| format!("u{i:05}")).collect();
+        ids.sort();
+        let rows: HashMap<String, Row> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 2)
+            .map(|(i, id)| {
+                let status = if i % 3 == 0 { Status::Active } else { Status::Disabled };
+                (id.clone(), row(id, status, Some("U1")))
+            })
+            .collect();
+        let users = UserRows::new(&rows);
+        let got = UserIds { ids: ids.clone() }.members(&users);
+        let expected: Vec<bool> = (0..n).map(|i| i % 3 == 0).collect();
+        assert_eq!(got, expected);
     }
 
     /// `safety.rs::member_removals_are_counted_whole_when_many_large_groups_are_decided_in_parts` runs
