@@ -1,10 +1,11 @@
 //! LDIF files (RFC 2849), the format directories export: a full snapshot each cycle.
 //! Supports folded lines, `::` base64 values, comments, `dn:` records and `-`/changetype-free content.
 
-use super::{Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
+use super::{GroupRead, Kind, ReadOutcome, ReadRequest, Sink, Source, SourceError};
 use crate::entry::{under, Entry};
 use base64::Engine as _;
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// An LDIF file source.
@@ -156,32 +157,44 @@ impl Source for LdifSource {
     }
 }
 
+/// Below this size a file's two passes run one after the other on the reader's thread.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// Delivers a file's groups and users. A large file read for groups, when nothing needs the groups
+/// before the users (a group DN location does), is read in two passes at once on two threads
+/// ([`deliver_at_once`]); otherwise the two passes run one after the other ([`deliver_in_turn`]).
+fn deliver(text: &str, path: &str, request: &ReadRequest, sink: &mut dyn Sink) -> Result<ReadOutcome, SourceError> {
+    match group_entries(request) {
+        Some(g) if request.location.group_dn.is_none() && text.len() >= PARALLEL_BYTES => {
+            deliver_at_once(text, path, request, g, sink)
+        }
+        _ => deliver_in_turn(text, path, request, sink),
+    }
+}
+
+/// The group entries to read (memberOf-derived groups have none).
+fn group_entries(request: &ReadRequest) -> Option<&GroupRead> {
+    request.groups.as_ref().filter(|g| g.member_of_attribute.is_none())
+}
+
 /// Sends groups first, then users, from the file's text in two passes: the first builds only the
 /// entries under the groups' base DN, the second every entry the first did not take as a group (each
 /// entry is parsed, and checked, once).
-fn deliver(text: &str, path: &str, request: &ReadRequest, sink: &mut dyn Sink) -> Result<ReadOutcome, SourceError> {
-    // memberOf-derived groups have no group entries to read.
-    let groups = request.groups.as_ref().filter(|g| g.member_of_attribute.is_none());
-    let mut taken: std::collections::HashSet<u64> = std::collections::HashSet::new();
+fn deliver_in_turn(
+    text: &str,
+    path: &str,
+    request: &ReadRequest,
+    sink: &mut dyn Sink,
+) -> Result<ReadOutcome, SourceError> {
+    let groups = group_entries(request);
+    let mut taken: HashSet<u64> = HashSet::new();
     let mut read = 0;
     if let Some(g) = groups {
-        // The position of the entry being built (entries end before the next one starts).
-        let at = std::cell::Cell::new(0u64);
-        read += parse_some(
-            text,
-            path,
-            |i, dn| {
-                at.set(i);
-                under(dn, &g.base_dn)
-            },
-            |e| {
-                if g.matcher.matches(&e) {
-                    taken.insert(at.get());
-                    sink.entry(Kind::Group, e)?;
-                }
-                Ok(())
-            },
-        )?;
+        let (n, entries, t) = group_pass(text, path, g)?;
+        for e in entries {
+            sink.entry(Kind::Group, e)?;
+        }
+        (read, taken) = (n, t);
     }
     read += parse_some(
         text,
@@ -195,6 +208,80 @@ fn deliver(text: &str, path: &str, request: &ReadRequest, sink: &mut dyn Sink) -
         },
     )?;
     Ok(ReadOutcome { entries_read: read, ..Default::default() })
+}
+
+/// The first pass: the group entries (built only under the groups' base DN), with the positions it
+/// took and the entries it saw.
+fn group_pass(text: &str, path: &str, g: &GroupRead) -> Result<(u64, Vec<Entry>, HashSet<u64>), SourceError> {
+    // The position of the entry being built (entries end before the next one starts).
+    let at = std::cell::Cell::new(0u64);
+    let (mut entries, mut taken) = (Vec::new(), HashSet::new());
+    let read = parse_some(
+        text,
+        path,
+        |i, dn| {
+            at.set(i);
+            under(dn, &g.base_dn)
+        },
+        |e| {
+            if g.matcher.matches(&e) {
+                taken.insert(at.get());
+                entries.push(e);
+            }
+            Ok(())
+        },
+    )?;
+    Ok((read, entries, taken))
+}
+
+/// The two passes at once: the groups on a thread of their own while this one sends the users the
+/// groups' base DN does not hold; then the groups; then the entries under that base that are not
+/// groups (built only now: whether they are is the first pass's answer). The same entries as
+/// [`deliver_in_turn`], each checked by both passes (the first pass's error first), in another order.
+fn deliver_at_once(
+    text: &str,
+    path: &str,
+    request: &ReadRequest,
+    g: &GroupRead,
+    sink: &mut dyn Sink,
+) -> Result<ReadOutcome, SourceError> {
+    std::thread::scope(|s| {
+        let groups = match std::thread::Builder::new().spawn_scoped(s, || group_pass(text, path, g)) {
+            Ok(h) => h,
+            // No second thread: one pass after the other.
+            Err(_) => return deliver_in_turn(text, path, request, sink),
+        };
+        let mut under_base: Vec<u64> = Vec::new();
+        let users = parse_some(
+            text,
+            path,
+            |i, dn| {
+                let wait = under(dn, &g.base_dn);
+                if wait {
+                    under_base.push(i);
+                }
+                !wait
+            },
+            |e| if g.matcher.matches(&e) { Ok(()) } else { sink.entry(Kind::User, e) },
+        );
+        // A panic in the first pass is the read's panic.
+        let (read, entries, taken) = groups.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        let seen = users?;
+        for e in entries {
+            sink.entry(Kind::Group, e)?;
+        }
+        let rest: HashSet<u64> = under_base.into_iter().filter(|i| !taken.contains(i)).collect();
+        if !rest.is_empty() {
+            parse_some(
+                text,
+                path,
+                |i, _| rest.contains(&i),
+                |e| if g.matcher.matches(&e) { Ok(()) } else { sink.entry(Kind::User, e) },
+            )?;
+        }
+        // Each entry seen by each of the two passes, as when they run in turn.
+        Ok(ReadOutcome { entries_read: read + seen, ..Default::default() })
+    })
 }
 
 #[cfg(test)]
@@ -261,6 +348,44 @@ mod tests {
         assert_eq!(got.0.len(), 6, "without groups every entry is a user candidate");
     }
 
+    /// The two passes at once deliver the same entries as in turn: the users outside the groups' base
+    /// DN, then the groups, then the entries under that base that are not groups.
+    #[test]
+    fn at_once_the_same_entries_are_delivered_each_built_once() {
+        let mut got = Got(vec![]);
+        let request = request(true);
+        let g = group_entries(&request).unwrap();
+        let out = deliver_at_once(TEXT, "t.ldif", &request, g, &mut got).unwrap();
+        let got: Vec<(Kind, &str)> = got.0.iter().map(|(k, d)| (*k, d.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (Kind::User, "uid=a,ou=People,dc=x"),
+                (Kind::User, "uid=b,ou=People,dc=x"),
+                (Kind::Group, "cn=team,ou=Groups,dc=x"),
+                (Kind::Group, "cn=folded,ou=Groups,dc=x"),
+                (Kind::User, "cn=not-a-group,ou=Groups,dc=x"),
+            ]
+        );
+        assert_eq!(out.entries_read, 12);
+    }
+
+    /// A large file read for groups takes the two passes at once, unless a group DN location needs the
+    /// groups before the users.
+    #[test]
+    fn a_large_file_is_read_at_once_unless_the_location_needs_the_groups_first() {
+        let padding = format!("# {}\n", "x".repeat(PARALLEL_BYTES));
+        let text = TEXT.replacen("version: 1\n\n", &format!("version: 1\n\n{padding}"), 1);
+        let mut got = Got(vec![]);
+        deliver(&text, "t.ldif", &request(true), &mut got).unwrap();
+        assert_eq!(got.0[0], (Kind::User, "uid=a,ou=People,dc=x".to_owned()), "users first: at once");
+        let mut located = request(true);
+        located.location.group_dn = Some("cn=team,ou=Groups,dc=x".into());
+        let mut got = Got(vec![]);
+        deliver(&text, "t.ldif", &located, &mut got).unwrap();
+        assert_eq!(got.0[0], (Kind::Group, "cn=team,ou=Groups,dc=x".to_owned()), "groups first: in turn");
+    }
+
     #[test]
     fn errors_in_entries_either_pass_passes_over_are_still_found() {
         for (bad, line) in [
@@ -271,6 +396,11 @@ mod tests {
         ] {
             let e = deliver(&bad, "t.ldif", &request(true), &mut Got(vec![])).unwrap_err();
             assert!(matches!(e, SourceError::Syntax { line: l, .. } if l == line), "{e:?}");
+            // The same when the passes run at once.
+            let request = request(true);
+            let g = group_entries(&request).unwrap();
+            let e = deliver_at_once(&bad, "t.ldif", &request, g, &mut Got(vec![])).unwrap_err();
+            assert!(matches!(e, SourceError::Syntax { line: l, .. } if l == line), "at once: {e:?}");
         }
     }
 }
