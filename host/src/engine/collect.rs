@@ -220,6 +220,11 @@ impl Collector<'_> {
 impl Sink for Collector<'_> {
     fn entry(&mut self, kind: Kind, e: Entry) -> Result<(), SourceError> {
         if kind == Kind::Group {
+            // A group DN location was computed from the groups before this one: its members would be
+            // missing, and the users outside them taken for gone.
+            if self.location_members.is_some() && self.rt.ch.cfg.location.group_dn.is_some() {
+                return Err(SourceError::Order("a group entry came after the users of a group DN location"));
+            }
             self.group_entries.push(e);
             return Ok(());
         }

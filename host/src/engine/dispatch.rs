@@ -120,6 +120,8 @@ struct LaneData<'r> {
     /// Users lane of a channel with groups: accounts that come back replaced leave their groups'
     /// recorded members (see `forget_replaced_accounts`).
     regroup: bool,
+    /// The batches of the lane's first part (its batches come first).
+    first_batches: usize,
 }
 
 /// Takes the users in `replaced` (their account was replaced) out of the recorded members of every
@@ -175,7 +177,6 @@ impl Executor<'_> {
         let mut times = SendTimes::default();
         let channel = self.rt.name();
         let has_groups = groups.is_some();
-        let batch_size = self.rt.ch.cfg.batch_size;
         let threads = self.rt.ch.cfg.threads;
         // Users the source no longer has: in no group, whether or not their removal has settled.
         let leaving: HashSet<String> =
@@ -183,17 +184,19 @@ impl Executor<'_> {
         // The first records in batches of their own, so none waits on another record to settle.
         let (first, updates): (Vec<Planned>, Vec<Planned>) =
             users.into_iter().partition(|p| groups_depend_on(p.intent));
-        // The first records' batches come first in the users lane: indexes below this.
-        let first_total = first.len().div_ceil(batch_size);
-        let mut first_pending = first_total;
+
         let total_users = (first.len() + updates.len()) as u64;
         let mut lanes: [Option<LaneData<'_>>; 2] = [None, None];
+        // The first records' batches come first in the users lane: indexes below this.
+        let mut first_total = 0;
         if total_users > 0 {
             let mut lane = self.lane(state, Table::Users, vec![first, updates], user_rows)?;
             lane.regroup = has_groups;
+            first_total = lane.first_batches;
             lanes[0] = Some(lane);
             self.opts.progress.start(channel, "sync", total_users);
         }
+        let mut first_pending = first_total;
         let (tx, rx) = std::sync::mpsc::channel::<Msg>();
         // Users settled this cycle, for the groups' decision.
         let mut settled_users: HashMap<String, Row> = HashMap::new();
@@ -285,12 +288,25 @@ impl Executor<'_> {
         let deadline_ms = self.rt.ch.cfg.timeout_seconds.saturating_mul(1000);
         let mut requests = Vec::new();
         let mut settlements = Vec::new();
-        for batch in parts.into_iter().flat_map(|part| batches(part, batch_size, MEMBERS_PER_CALL)) {
-            let (records, batch): (Vec<_>, Vec<_>) = batch.into_iter().map(Settlement::split).unzip();
-            requests.push(ProvisionRequest { v: 1, records, deadline_ms: Some(deadline_ms) });
-            settlements.push(batch);
+        let mut first_batches = None;
+        for part in parts {
+            for batch in batches(part, batch_size, MEMBERS_PER_CALL) {
+                let (records, batch): (Vec<_>, Vec<_>) = batch.into_iter().map(Settlement::split).unzip();
+                requests.push(ProvisionRequest { v: 1, records, deadline_ms: Some(deadline_ms) });
+                settlements.push(batch);
+            }
+            first_batches.get_or_insert(requests.len());
         }
-        Ok(LaneData { table, requests: Arc::new(requests), settlements, rows, owners: None, live: 0, regroup: false })
+        Ok(LaneData {
+            table,
+            requests: Arc::new(requests),
+            settlements,
+            rows,
+            owners: None,
+            live: 0,
+            regroup: false,
+            first_batches: first_batches.unwrap_or(0),
+        })
     }
 
     /// Starts up to `threads` workers taking the lane's batches in order; returns how many started.

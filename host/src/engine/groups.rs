@@ -80,17 +80,20 @@ pub(crate) struct Expanded {
     groups: Vec<ExpandedGroup>,
 }
 
-/// The channel's source groups with their members.
-pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapshot) -> Expanded {
-    // Every user a member value can name: the users of the location (by DN), and for memberOf the
-    // users that carry the values (the same users; taken again so no value is ever dropped).
+/// The users a member value can name, sorted byte-wise without duplicates (a user's rank is its
+/// place here), and each user DN's rank: the users of the location (by DN), and for memberOf the users
+/// that carry the values (the same users; taken again so no value is ever dropped).
+fn rank_users<'s>(
+    dn_to_id: &'s HashMap<String, String>,
+    member_of: &'s [(String, Vec<String>)],
+) -> (Vec<&'s str>, foldhash::HashMap<&'s str, u32>) {
     let mut pairs: Vec<(&str, Option<&str>)> =
-        snap.dn_to_id.iter().map(|(dn, id)| (id.as_str(), Some(dn.as_str()))).collect();
-    pairs.extend(snap.member_of.iter().map(|(id, _)| (id.as_str(), None)));
+        dn_to_id.iter().map(|(dn, id)| (id.as_str(), Some(dn.as_str()))).collect();
+    pairs.extend(member_of.iter().map(|(id, _)| (id.as_str(), None)));
     pairs.sort_unstable();
     let mut ids: Vec<&str> = Vec::new();
     let mut dn_rank: foldhash::HashMap<&str, u32> =
-        foldhash::HashMap::with_capacity_and_hasher(snap.dn_to_id.len(), Default::default());
+        foldhash::HashMap::with_capacity_and_hasher(dn_to_id.len(), Default::default());
     for (id, dn) in pairs {
         if ids.last() != Some(&id) {
             ids.push(id);
@@ -101,6 +104,12 @@ pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapsh
             dn_rank.insert(dn, rank);
         }
     }
+    (ids, dn_rank)
+}
+
+/// The channel's source groups with their members.
+pub(crate) fn expand_groups(rt: &ChannelRuntime, g: &GroupsConfig, snap: &Snapshot) -> Expanded {
+    let (ids, dn_rank) = rank_users(&snap.dn_to_id, &snap.member_of);
     let rank_of = |id: &str| ids.binary_search(&id).ok().map(|r| r as u32);
     let groups = if g.member_of_attribute.is_some() {
         let mut by_group: BTreeMap<String, (String, Vec<u32>)> = BTreeMap::new();
@@ -404,6 +413,37 @@ mod tests {
             assert_eq!(laid.member(id), member, "{id}");
             assert_eq!(copied.member(id), member, "{id}");
         }
+    }
+
+    /// Ranks follow the ids' byte-wise order, whatever the DNs' order; two DNs of one id share its rank;
+    /// a memberOf user without a DN still has one.
+    #[test]
+    fn ranks_are_the_ids_in_byte_order_one_per_id() {
+        let dn_to_id: HashMap<String, String> = [
+            ("uid=a,ou=p", "zed"),
+            ("uid=b,ou=p", "Ann"),
+            ("uid=c,ou=p", "ann"),
+            ("uid=c2,ou=p", "ann"),
+            ("uid=d,ou=p", "_x"),
+        ]
+        .into_iter()
+        .map(|(dn, id)| (dn.to_owned(), id.to_owned()))
+        .collect();
+        let member_of = vec![("bob".to_owned(), vec!["cn=g".to_owned()])];
+        let (ids, dn_rank) = rank_users(&dn_to_id, &member_of);
+        assert_eq!(ids, ["Ann", "_x", "ann", "bob", "zed"]);
+        let rank = |dn: &str| dn_rank[dn];
+        assert_eq!((rank("uid=b,ou=p"), rank("uid=d,ou=p"), rank("uid=a,ou=p")), (0, 1, 4));
+        assert_eq!(rank("uid=c,ou=p"), 2);
+        assert_eq!(rank("uid=c2,ou=p"), 2);
+        // Sorted ranks name the ids sorted as strings (the order the state records and hashes).
+        let mut by_rank: Vec<u32> = dn_rank.values().copied().collect();
+        by_rank.sort_unstable();
+        by_rank.dedup();
+        let named: Vec<&str> = by_rank.iter().map(|r| ids[*r as usize]).collect();
+        let mut sorted = named.clone();
+        sorted.sort();
+        assert_eq!(named, sorted);
     }
 
     /// Who can be a member, decided in two halves for a large directory: each rank keeps its answer.

@@ -194,6 +194,8 @@ fn cycle_body(
         // else the cycle needs from the state (the groups' rows and recorded memberships above all),
         // which it uses only afterwards.
         Some(_) => std::thread::scope(|s| {
+            // Owned here: if loading the rows panics, unwinding drops it and the waiting read ends.
+            let rows_to_read = rows_to_read;
             let reader = s.spawn(|| collect::collect(rt, feed, references.as_ref(), token, now));
             // The read fails with the rows' error if they cannot be loaded (it is gone if the read
             // failed first).

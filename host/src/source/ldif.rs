@@ -393,6 +393,8 @@ mod tests {
             (TEXT.replace("member: uid=a,ou=People,dc=x\n", "member uid=a\n"), 10),
             // In a user (passed over by the first pass).
             (TEXT.replace("uid: ng\n", "uid:: %%%\n"), 14),
+            // In a user outside the groups' base DN (only the users' pass builds it).
+            (TEXT.replace("uid: b\n", "uid:: %%%\n"), 26),
         ] {
             let e = deliver(&bad, "t.ldif", &request(true), &mut Got(vec![])).unwrap_err();
             assert!(matches!(e, SourceError::Syntax { line: l, .. } if l == line), "{e:?}");

@@ -58,6 +58,9 @@ pub enum SourceError {
         /// What is wrong.
         message: String,
     },
+    /// The source broke its contract with the engine (a bug in a source, never the data's fault).
+    #[error("{0}")]
+    Order(&'static str),
     /// The directory server failed or refused.
     #[error("directory {url}: {message}")]
     Directory {
@@ -103,7 +106,9 @@ pub struct GroupRead {
 
 /// Receives entries.
 pub trait Sink {
-    /// One entry. Group entries come before user entries.
+    /// One entry. When the location is a group DN (`location.group_dn`), every group entry comes
+    /// before the first user entry (the location's members are known from the groups); otherwise
+    /// groups and users may come in any order.
     fn entry(&mut self, kind: Kind, entry: Entry) -> Result<(), SourceError>;
 }
 

@@ -177,8 +177,9 @@ pub(crate) trait Backend: Send {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, BackendError>;
     /// Runs a query; returns every row.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<SqlRow>, BackendError>;
-    /// Runs a query of two text columns (NULL is an error) and hands each row to `each` as it is
-    /// read, kept nowhere: for reads of hundreds of thousands of rows (a channel's memberships).
+    /// Runs a query of two text columns (NULL is an error) and hands each row to `each`, kept nowhere
+    /// by the state: for reads of hundreds of thousands of rows (a channel's memberships). SQLite's
+    /// rows are read in place one by one; PostgreSQL's client receives the result whole first.
     fn for_each_pair(
         &mut self,
         sql: &str,
