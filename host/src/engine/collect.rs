@@ -222,7 +222,7 @@ impl Sink for Collector<'_> {
         if kind == Kind::Group {
             // A group DN location was computed from the groups before this one: its members would be
             // missing, and the users outside them taken for gone.
-            if self.location_members.is_some() && self.rt.ch.cfg.location.group_dn.is_some() {
+            if self.location_members.is_some() {
                 return Err(SourceError::Order("a group entry came after the users of a group DN location"));
             }
             self.group_entries.push(e);
@@ -264,18 +264,9 @@ impl Sink for Collector<'_> {
             self.idents.entry(h.clone()).or_default().push((id.clone(), active));
         }
         self.seen.insert(id);
-        let read = Read { desired: d, dn_hash };
+        self.waiting.push(Read { desired: d, dn_hash });
         self.poll_rows(false);
-        match self.rows.take() {
-            Some(rows) => {
-                for waiting in std::mem::take(&mut self.waiting) {
-                    self.decide(&rows, waiting);
-                }
-                self.decide(&rows, read);
-                self.rows = Some(rows);
-            }
-            None => self.waiting.push(read),
-        }
+        self.decide_waiting();
         Ok(())
     }
 }
@@ -303,6 +294,17 @@ impl Collector<'_> {
             Some(Err(e)) => self.rows_error = Some(e),
             None => {}
         }
+    }
+
+    /// Decides, in the order read, for the users waiting, once the rows have come.
+    fn decide_waiting(&mut self) {
+        let Some(rows) = self.rows.take() else { return };
+        // Drained in place: the list keeps its capacity for the next user.
+        let mut waiting = std::mem::take(&mut self.waiting);
+        for read in waiting.drain(..) {
+            self.decide(&rows, read);
+        }
+        (self.waiting, self.rows) = (waiting, Some(rows));
     }
 
     /// Decides for a user read in full, against its row.
@@ -366,12 +368,10 @@ pub(crate) fn collect(
     if let Some(e) = c.rows_error.take() {
         return Err(e.into());
     }
+    c.decide_waiting();
     let Some(rows) = c.rows.take() else {
         return Err(CycleError::Aborted("the users' rows were never loaded"));
     };
-    for waiting in std::mem::take(&mut c.waiting) {
-        c.decide(&rows, waiting);
-    }
     if c.skipped_no_id > 0 {
         tracing::warn!(channel, count = c.skipped_no_id, attribute = %rt.ch.cfg.id_attribute, "entries without the id attribute were ignored");
     }
